@@ -1,0 +1,152 @@
+"""The ``campaign-sim`` command line.
+
+Bad input never shows a traceback: scenario problems are printed one per line as
+``FILE:LINE:COL: path: message`` and the command exits with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simulator.campaign import simulate
+from simulator.presets import presets, resolve
+from simulator.result import SimulationResult
+from simulator.scenario.loader import ScenarioError, load_scenario
+from simulator.scenario.schema import Scenario
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Simulate an e-commerce sale: traffic spike, cache, database, payment, fulfilment.",
+)
+_out = Console()
+_err = Console(stderr=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a field: PATH=VALUE, e.g. --set cache.ttl_s=30 (repeatable).",
+        show_default=False,
+    ),
+]
+
+
+def _load(scenario: str, overrides: list[str] | None) -> Scenario:
+    try:
+        return load_scenario(resolve(scenario), overrides or [])
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            _err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        count = len(exc.problems)
+        _err.print(f"{count} problem{'s' if count != 1 else ''} in {scenario}", style="bold red")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or preset name.")],
+    seed: Annotated[int | None, typer.Option(help="Seed (default: the scenario's).")] = None,
+    set_: SetOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: runs/SCENARIO-NAME).")
+    ] = None,
+) -> None:
+    """Run a scenario, print its KPIs and write summary.json and timeseries.parquet."""
+    loaded = _load(scenario, set_)
+    started = time.perf_counter()
+    result = simulate(loaded, seed=seed)
+    wall_s = time.perf_counter() - started
+    folder = result.write(out or Path("runs") / loaded.name)
+    _out.print(kpi_table(result))
+    sessions = result.summary["sessions"]
+    _out.print(
+        f"{sessions:,} sessions simulated in {wall_s:.1f} s "
+        f"({sessions / wall_s:,.0f} sessions/s); results in {folder}/"
+    )
+
+
+@app.command()
+def validate(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or preset name.")],
+    set_: SetOption = None,
+) -> None:
+    """Check a scenario file; exit 0 when it is valid, 2 when it is not."""
+    loaded = _load(scenario, set_)
+    _out.print(f"{scenario}: valid scenario '{loaded.name}'")
+
+
+@app.command("list")
+def list_presets() -> None:
+    """List the shipped presets and the question each answers."""
+    table = Table("preset", "question", "file", box=None)
+    for name, path, question in presets():
+        table.add_row(name, question, str(path))
+    _out.print(table)
+
+
+@app.command()
+def schema() -> None:
+    """Print the scenario JSON Schema (for editor completion)."""
+    sys.stdout.write(schema_json() + "\n")
+
+
+def schema_json() -> str:
+    """The scenario JSON Schema as text, as committed in scenarios/scenario.schema.json."""
+    return json.dumps(Scenario.model_json_schema(), indent=2)
+
+
+def _fmt(value: Any, kind: str = "") -> str:
+    if value is None:
+        return "-"
+    if kind == "pct":
+        return f"{value:.2%}"
+    if kind == "cny":
+        return f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.1f}"
+
+
+def kpi_table(result: SimulationResult) -> Table:
+    """The headline KPIs of a run as a rich table."""
+    s = result.summary
+    table = Table(title=f"{s['scenario']} (seed {s['seed']})", show_header=True)
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, str]] = [("sessions", _fmt(s["sessions"]))]
+    rows += [(f"  {k}", _fmt(v)) for k, v in s["outcomes"].items()]
+    lat = s["checkout_latency_ms"]
+    rows += [
+        ("orders", _fmt(s["orders"])),
+        ("GMV (CNY)", _fmt(s["gmv"], "cny")),
+        ("AOV (CNY)", _fmt(s["aov"], "cny")),
+        ("conversion rate", _fmt(s["conversion_rate"], "pct")),
+        ("checkout latency p50 / p95 / p99 (ms)", " / ".join(_fmt(lat[k]) for k in ("p50", "p95", "p99"))),
+        ("page latency p95 (ms)", _fmt(s["page_latency_ms"]["p95"])),
+        ("cache hit ratio", _fmt(s["cache_hit_ratio"], "pct")),
+        ("DB peak QPS", _fmt(s["db_peak_qps"])),
+        ("DB pool timeouts", _fmt(s["db_pool_timeouts"])),
+        ("payment success rate", _fmt(s["payment_success_rate"], "pct")),
+        ("on-time delivery rate", _fmt(s["on_time_delivery_rate"], "pct")),
+        ("delivery time p95 (h)", _fmt(s["delivery_time_h"]["p95"])),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""The shop's components: each a small class owning its SimPy resources and metrics."""

@@ -1,0 +1,105 @@
+"""The database behind a connection pool.
+
+A pool is a fixed set of telephone lines to the database: a query needs a free line
+for as long as it runs; callers who cannot get one within the pool timeout hang up
+with an error. Reads (cache misses) and writes (new orders) share the pool and differ
+in service time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from simulator.components.station import StationStats
+from simulator.metrics import IntervalCounter
+from simulator.outcomes import Outcome
+from simulator.scenario.distributions import make_sampler
+from simulator.scenario.schema import Database as DatabaseConfig
+from simulator.streams import Streams
+
+__all__ = ["Database"]
+
+_ERROR = Outcome.ERROR
+_ABANDONED = Outcome.ABANDONED
+
+
+class Database:
+    """A connection pool of ``pool_size`` connections and a query service time.
+
+    Args:
+        env: the simulation environment.
+        config: the scenario's ``database`` section.
+        streams: the run's streams; uses ``database.read`` and ``database.write``.
+        interval_s: time-series interval.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        config: DatabaseConfig,
+        streams: Streams,
+        interval_s: float,
+    ) -> None:
+        self.env = env
+        self.pool = simpy.Resource(env, capacity=config.pool_size)
+        self.pool_timeout_s = config.pool_timeout_ms / 1000
+        self.read_time = make_sampler(config.read_time_ms, streams.generator("database.read"), 1e-3)
+        self.write_time = make_sampler(
+            config.write_time_ms, streams.generator("database.write"), 1e-3
+        )
+        self.stats = StationStats("database", config.pool_size, interval_s)
+        self.queries = IntervalCounter(interval_s)
+        self.pool_timeouts = IntervalCounter(interval_s)
+
+    def read(self, deadline: float) -> Generator[Any, Any, Outcome | None]:
+        """Run one read query; see :meth:`query`."""
+        return self.query(self.read_time(), deadline)
+
+    def write(self, deadline: float) -> Generator[Any, Any, Outcome | None]:
+        """Run one write (order creation); see :meth:`query`."""
+        return self.query(self.write_time(), deadline)
+
+    def query(self, service_s: float, deadline: float) -> Generator[Any, Any, Outcome | None]:
+        """Get a connection, hold it for ``service_s``, give it back.
+
+        Args:
+            service_s: the query's service time.
+            deadline: when the waiting user gives up.
+
+        Returns:
+            None when the query ran; ``ERROR`` when no connection came within the pool
+            timeout; ``ABANDONED`` when the user's deadline came first.
+        """
+        env, stats, pool = self.env, self.stats, self.pool
+        now = env.now
+        stats.arrivals += 1
+        stats.in_system.add(now, 1)
+        request = pool.request()
+        if not request.triggered:
+            give_up = now + self.pool_timeout_s
+            limit = min(give_up, deadline)
+            granted = yield request | env.timeout(max(limit - now, 0.0))
+            if request not in granted:
+                request.cancel()
+                stats.in_system.add(env.now, -1)
+                if limit < give_up:
+                    stats.abandoned += 1
+                    return _ABANDONED
+                stats.timed_out += 1
+                self.pool_timeouts.add(env.now)
+                return _ERROR
+        start = env.now
+        stats.wait.add(start - now)
+        stats.busy.add(start, 1)
+        yield env.timeout(service_s)
+        end = env.now
+        pool.release(request)
+        stats.served += 1
+        stats.sojourn.add(end - now)
+        stats.in_system.add(end, -1)
+        stats.busy.add(end, -1)
+        self.queries.add(end)
+        return None

@@ -1,0 +1,90 @@
+"""The gateway: load balancer and application servers, the door every request uses.
+
+Like the tills of a supermarket: a fixed number of workers (threads across the
+application servers) each serve one request at a time, the others queue, and when
+the queue is full the door is shut and new requests are rejected. A worker stays busy
+for the whole request, including the calls it makes to the cache, the database and
+the payment channel, as a thread-per-request server does: a slow database therefore
+backs up the gateway, which is how an overload spreads upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from simulator.components.station import StationStats
+from simulator.outcomes import Outcome
+from simulator.scenario.distributions import make_sampler
+from simulator.scenario.schema import Gateway as GatewayConfig
+from simulator.streams import Streams
+
+__all__ = ["Gateway"]
+
+_REJECTED = Outcome.REJECTED
+_ABANDONED = Outcome.ABANDONED
+
+
+class Gateway:
+    """c workers with an optional queue limit.
+
+    Args:
+        env: the simulation environment.
+        config: the scenario's ``gateway`` section.
+        streams: the run's streams; uses ``gateway.service``.
+        interval_s: time-series interval, for utilisation per interval.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        config: GatewayConfig,
+        streams: Streams,
+        interval_s: float,
+    ) -> None:
+        self.env = env
+        self.workers = simpy.Resource(env, capacity=config.workers)
+        self.queue_limit = float("inf") if config.queue_limit is None else config.queue_limit
+        self.service_time = make_sampler(
+            config.service_time_ms, streams.generator("gateway.service"), scale=1e-3
+        )
+        self.stats = StationStats("gateway", config.workers, interval_s)
+
+    def enter(self, deadline: float) -> Generator[Any, Any, tuple[Outcome | None, Any]]:
+        """Wait for a worker until ``deadline`` (the user's patience).
+
+        Returns:
+            ``(None, request)`` once a worker is assigned, to be given back with
+            :meth:`leave`; or ``(outcome, None)`` when rejected or abandoned.
+        """
+        env, stats, workers = self.env, self.stats, self.workers
+        now = env.now
+        stats.arrivals += 1
+        if workers.count >= workers.capacity and len(workers.queue) >= self.queue_limit:
+            stats.rejected += 1
+            return _REJECTED, None
+        stats.in_system.add(now, 1)
+        request = workers.request()
+        if not request.triggered:
+            granted = yield request | env.timeout(max(deadline - now, 0.0))
+            if request not in granted:
+                request.cancel()
+                stats.abandoned += 1
+                stats.in_system.add(env.now, -1)
+                return _ABANDONED, None
+        request.arrived_at = now
+        stats.wait.add(env.now - now)
+        stats.busy.add(env.now, 1)
+        return None, request
+
+    def leave(self, request: Any) -> None:
+        """Give the worker back at the end of the request."""
+        now = self.env.now
+        stats = self.stats
+        self.workers.release(request)
+        stats.served += 1
+        stats.sojourn.add(now - request.arrived_at)
+        stats.in_system.add(now, -1)
+        stats.busy.add(now, -1)

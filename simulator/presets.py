@@ -1,0 +1,44 @@
+"""Shipped presets: the scenarios in ``scenarios/``, found by file or by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.scenario.loader import ScenarioError, load_scenario
+
+__all__ = ["preset_dir", "presets", "question", "resolve"]
+
+
+def preset_dir() -> Path:
+    """The ``scenarios/`` folder: the working directory's, else the one beside the package."""
+    here = Path("scenarios")
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def resolve(name_or_path: str) -> Path:
+    """A scenario file from a path, or from a preset name such as ``baseline``."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml"):
+        return path
+    candidate = preset_dir() / f"{name_or_path}.yaml"
+    return candidate if candidate.exists() else path
+
+
+def question(description: str) -> str:
+    """The first line of a description: the question the scenario answers."""
+    return description.strip().splitlines()[0] if description.strip() else ""
+
+
+def presets() -> list[tuple[str, Path, str]]:
+    """``(name, path, question)`` of every preset, in file-name order (top level only)."""
+    found = []
+    for path in sorted(preset_dir().glob("*.yaml")):
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as exc:
+            found.append((path.stem, path, f"INVALID: {exc.problems[0]}"))
+            continue
+        found.append((scenario.name, path, question(scenario.description)))
+    return found

@@ -1,0 +1,207 @@
+"""The result of a run: the KPI summary, the time series, and how they are written.
+
+``summary.json`` is the contract other tools read (see ``DESIGN.md``): session counts
+by outcome, the business figures, the system figures, per-station statistics and the
+provenance (the scenario as resolved, the seed, the package versions). It holds no
+wall-clock time, so the same scenario and seed give the same file, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.outcomes import Outcome
+from simulator.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from simulator.campaign import Campaign
+
+__all__ = ["SimulationResult", "summarise", "to_json"]
+
+_PACKAGES = ("campaign-sim", "simpy", "numpy", "pandas", "pydantic", "scipy", "pyarrow")
+
+
+@dataclass
+class SimulationResult:
+    """One replication's figures.
+
+    Attributes:
+        scenario: the scenario as run.
+        summary: KPIs and provenance, as written to ``summary.json``.
+        timeseries: one row per interval, as written to ``timeseries.parquet``.
+    """
+
+    scenario: Scenario
+    summary: dict[str, Any]
+    timeseries: pd.DataFrame = field(repr=False)
+
+    def write(self, out_dir: str | Path) -> Path:
+        """Write ``summary.json`` and ``timeseries.parquet`` to ``out_dir``; return it."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(to_json(self.summary) + "\n", encoding="utf-8")
+        self.timeseries.to_parquet(out / "timeseries.parquet", index=False)
+        return out
+
+
+def to_json(value: Any) -> str:
+    """Serialise a summary: NaN and infinities become null, numpy scalars plain numbers."""
+    return json.dumps(_clean(value), indent=2, allow_nan=False)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _quantiles(tally: Any, *qs: float) -> dict[str, float]:
+    out = {f"p{round(q * 100)}": tally.quantile(q) for q in qs}
+    out["mean"] = tally.mean
+    out["count"] = tally.count
+    return out
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def summarise(campaign: Campaign, seed: int, replication: int) -> SimulationResult:
+    """Collect a finished campaign's figures into a :class:`SimulationResult`."""
+    scenario, shop, env = campaign.scenario, campaign.shop, campaign.env
+    interval = scenario.timeseries_interval_s
+    end_s = env.now
+    live = [campaign.gateway.stats, campaign.database.stats, *(c.stats for c in campaign.payment)]
+    stations = {s.name: s.summary(end_s) for s in live}
+    for warehouse in campaign.fulfilment.warehouses:
+        stations[warehouse.stats.name] = warehouse.stats.summary(warehouse.closed_at)
+
+    sessions = sum(shop.outcomes)
+    orders = shop.outcomes[Outcome.ORDERED]
+    cache, database = campaign.cache, campaign.database
+    hits, misses = cache.hit_count, cache.miss_count
+    attempts = sum(sum(c.attempts.values) for c in campaign.payment)
+    successes = sum(sum(c.successes.values) for c in campaign.payment)
+    delivered = campaign.fulfilment.delivery_h
+
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": seed,
+        "replication": replication,
+        "sessions": sessions,
+        "outcomes": {o.label: shop.outcomes[o] for o in Outcome},
+        "orders": orders,
+        "gmv": shop.gmv_cny,
+        "aov": _ratio(shop.gmv_cny, orders),
+        "conversion_rate": _ratio(orders, sessions),
+        "checkout_latency_ms": _quantiles(shop.checkout_latency, 0.5, 0.95, 0.99),
+        "page_latency_ms": {
+            k: (v * 1000 if k != "count" else v)
+            for k, v in _quantiles(shop.page_latency, 0.5, 0.95, 0.99).items()
+        },
+        "cache_hit_ratio": _ratio(hits, hits + misses),
+        "cache_hits": hits,
+        "cache_misses": misses,
+        "db_peak_qps": max(database.queries.values, default=0) / interval,
+        "db_queries": int(sum(database.queries.values)),
+        "db_pool_timeouts": int(sum(database.pool_timeouts.values)),
+        "payment_success_rate": _ratio(successes, attempts),
+        "payment_attempts": int(attempts),
+        "payment_success_by_channel": {
+            c.name: _ratio(sum(c.successes.values), sum(c.attempts.values))
+            for c in campaign.payment
+        },
+        "payment_timeouts": sum(c.timeouts for c in campaign.payment),
+        "on_time_delivery_rate": _ratio(campaign.fulfilment.on_time, delivered.count),
+        "delivery_time_h": _quantiles(delivered, 0.5, 0.95),
+        "peak_arrivals_per_s": max(campaign.arrivals.values, default=0) / interval,
+        "items_sold_out": campaign.inventory.items_sold_out,
+        "stations": stations,
+        "run": {
+            "sessions_ended_at_s": end_s,
+            "last_delivery_at_s": campaign.fulfilment.last_delivery_s,
+            "events": _events_scheduled(env),
+        },
+        "provenance": {
+            "scenario": scenario.model_dump(mode="json"),
+            "seed": seed,
+            "replication": replication,
+            "versions": _versions(),
+        },
+    }
+    return SimulationResult(scenario, summary, _timeseries(campaign, end_s))
+
+
+def _events_scheduled(env: Any) -> int | None:
+    """Events SimPy scheduled in the run (its private event-id counter; None if absent)."""
+    counter = getattr(env, "_eid", None)
+    return next(counter) if counter is not None else None
+
+
+def _timeseries(campaign: Campaign, end_s: float) -> pd.DataFrame:
+    scenario, shop = campaign.scenario, campaign.shop
+    interval = scenario.timeseries_interval_s
+    n = max(math.ceil(end_s / interval), math.ceil(scenario.duration_s / interval))
+    columns: dict[str, Any] = {"t_s": np.arange(n) * interval}
+    arrivals = campaign.arrivals.padded(n)
+    columns["arrivals"] = arrivals.astype(np.int64)
+    columns["arrival_rate_per_s"] = arrivals / interval
+    for o in Outcome:
+        columns[f"outcome_{o.label}"] = shop.outcome_series[o].padded(n).astype(np.int64)
+    quantiles = shop.checkout_series.table(n)
+    for j, q in enumerate(shop.checkout_series.quantiles):
+        columns[f"checkout_p{round(q * 100)}_ms"] = quantiles[:, j]
+    cache, database = campaign.cache, campaign.database
+    hits, misses = cache.hits.padded(n), cache.misses.padded(n)
+    columns["cache_hits"] = hits.astype(np.int64)
+    columns["cache_misses"] = misses.astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns["cache_hit_ratio"] = hits / (hits + misses)
+        queries = database.queries.padded(n)
+        columns["db_queries"] = queries.astype(np.int64)
+        columns["db_qps"] = queries / interval
+        columns["db_pool_timeouts"] = database.pool_timeouts.padded(n).astype(np.int64)
+        columns["db_utilisation"] = _utilisation(database.stats, n, interval, end_s)
+        columns["gateway_utilisation"] = _utilisation(campaign.gateway.stats, n, interval, end_s)
+        attempts = sum(c.attempts.padded(n) for c in campaign.payment)
+        successes = sum(c.successes.padded(n) for c in campaign.payment)
+        columns["payment_attempts"] = attempts.astype(np.int64)
+        columns["payment_successes"] = successes.astype(np.int64)
+        columns["payment_success_rate"] = successes / attempts
+    columns["orders"] = shop.outcome_series[Outcome.ORDERED].padded(n).astype(np.int64)
+    columns["gmv_cny"] = shop.gmv_series.padded(n)
+    return pd.DataFrame(columns)
+
+
+def _utilisation(stats: Any, n: int, interval: float, end_s: float) -> np.ndarray:
+    busy = stats.busy
+    busy.add(end_s, 0.0)  # close the last open span
+    area = np.zeros(n)
+    m = min(n, len(busy.intervals))
+    area[:m] = busy.intervals[:m]
+    return area / (interval * stats.servers)

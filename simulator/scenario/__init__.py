@@ -1,0 +1,1 @@
+"""Scenario files: the schema, distributions and the loader."""

@@ -1,0 +1,332 @@
+"""The scenario schema: the one door through which configuration enters the model.
+
+A scenario file describes one sale and one architecture: how users arrive, what they
+do, and the components that serve them. Every field carries its unit in its name
+(``_s``, ``_ms``, ``_h``, ``_per_s``, ``_cny``; rates and shares are fractions in
+[0, 1]) and a description, and unknown keys are errors, so a typo never passes
+silently. ``campaign-sim schema`` prints this schema as JSON Schema for editors.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from simulator.scenario.distributions import Deterministic, Distribution, Exponential
+
+__all__ = [
+    "Cache",
+    "Catalogue",
+    "Database",
+    "Fulfilment",
+    "Gateway",
+    "Inventory",
+    "Payment",
+    "PaymentChannel",
+    "Pulse",
+    "Scenario",
+    "Segment",
+    "Traffic",
+    "Warehouse",
+]
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _shares_sum_to_one(items: list, what: str) -> list:
+    total = sum(item.share for item in items)
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ValueError(f"{what} shares must sum to 1, they sum to {total:g}")
+    names = [item.name for item in items]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{what} names must be unique; repeated: {', '.join(duplicates)}")
+    return items
+
+
+class Pulse(_Model):
+    """A trapezoid in the arrival rate: ramp up, hold at the peak, decay back."""
+
+    start_s: float = Field(ge=0, description="Time the ramp begins, seconds from run start.")
+    ramp_s: float = Field(ge=0, description="Seconds from baseline to the peak rate.")
+    hold_s: float = Field(ge=0, description="Seconds the peak rate is held.")
+    decay_s: float = Field(ge=0, description="Seconds from the peak back to baseline.")
+    multiplier: float = Field(
+        gt=0,
+        description=(
+            "Peak rate as a multiple of the baseline (15 means 15x normal traffic). "
+            "Overlapping pulses add their excess over the baseline."
+        ),
+    )
+
+
+class Traffic(_Model):
+    """Users arriving as a non-homogeneous Poisson process over a piecewise-linear curve."""
+
+    baseline_per_s: float = Field(
+        gt=0, description="Sessions starting per second on an ordinary day."
+    )
+    preheat: Pulse | None = Field(
+        default=None, description="Optional gentle rise before the sale (warm-up marketing)."
+    )
+    spike: Pulse | None = Field(default=None, description="Optional launch spike at sale start.")
+    bursts: list[Pulse] = Field(
+        default_factory=list, description="Extra bursts: flash-sale slots, live streams."
+    )
+
+    def pulses(self) -> list[Pulse]:
+        """All pulses of the curve, in the order they are written."""
+        return [p for p in (self.preheat, self.spike) if p is not None] + list(self.bursts)
+
+    def pieces(self, until_s: float) -> list[tuple[float, float, float, float]]:
+        """The curve on [0, until_s) as linear pieces ``(start_s, end_s, rate_start, rate_end)``.
+
+        Rates are per second. A pulse with a zero ramp or decay is a step, so the rate at
+        each end of a piece is its limit from inside the piece.
+        """
+        times = {0.0, until_s}
+        for p in self.pulses():
+            t = p.start_s
+            for step in (0.0, p.ramp_s, p.hold_s, p.decay_s):
+                t += step
+                times.add(t)
+        ordered = sorted(t for t in times if t <= until_s)
+        pieces = []
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            # Linear inside (a, b): two interior points give the exact end limits.
+            q1, q3 = self.rate_at(a + (b - a) / 4), self.rate_at(a + 3 * (b - a) / 4)
+            pieces.append((a, b, max(0.0, 1.5 * q1 - 0.5 * q3), max(0.0, 1.5 * q3 - 0.5 * q1)))
+        return pieces
+
+    def rate_at(self, t: float) -> float:
+        """Arrival rate at time ``t``, sessions per second (right-continuous at steps)."""
+        excess = 0.0
+        for p in self.pulses():
+            rise = p.start_s + p.ramp_s
+            top = rise + p.hold_s
+            fall = top + p.decay_s
+            if t < p.start_s or t >= fall:
+                continue
+            if t < rise:
+                level = (t - p.start_s) / p.ramp_s
+            elif t < top:
+                level = 1.0
+            else:
+                level = (fall - t) / p.decay_s
+            excess += (p.multiplier - 1.0) * level
+        return self.baseline_per_s * (1.0 + excess)
+
+    @model_validator(mode="after")
+    def _rate_never_negative(self) -> Traffic:
+        # A piecewise-linear curve is lowest at one of its corners.
+        ends = [p.start_s + p.ramp_s + p.hold_s + p.decay_s for p in self.pulses()]
+        for a, *_ in self.pieces(max(ends, default=0.0) + 1.0):
+            if self.rate_at(a) < -1e-9:
+                raise ValueError(f"overlapping pulses make the arrival rate negative at t={a:g} s")
+        return self
+
+
+class Segment(_Model):
+    """A kind of user with its own funnel, basket and patience."""
+
+    name: Name = Field(description="Segment name, e.g. new, returning, member.")
+    share: Fraction = Field(description="Fraction of arriving users in this segment.")
+    bounce_rate: Fraction = Field(description="Fraction who leave after the landing page.")
+    pages_mean: float = Field(
+        default=3.0,
+        ge=1,
+        description="Mean product pages viewed by a user who does not bounce (geometric, >= 1).",
+    )
+    think_time_s: Distribution = Field(
+        default=Exponential(dist="exponential", mean=8.0),
+        description="User's pause between two page views, seconds.",
+    )
+    add_to_cart_rate: Fraction = Field(
+        description="Fraction of non-bouncing users who add the last viewed item to the cart."
+    )
+    checkout_rate: Fraction = Field(
+        description="Fraction of users with a cart who go on to check out and pay."
+    )
+    basket_value_cny: Distribution = Field(description="Order value in CNY before discounts.")
+    patience_s: Distribution = Field(
+        description=(
+            "How long the user waits for one response (a page, the checkout, the payment) "
+            "before giving up, seconds."
+        )
+    )
+
+
+class Catalogue(_Model):
+    """The items on sale and how popular they are."""
+
+    items: int = Field(default=10_000, ge=1, description="Number of distinct items (cache keys).")
+    zipf_exponent: float = Field(
+        default=1.0,
+        ge=0,
+        description="Exponent s of the Zipf law: item of rank k is viewed in proportion to k^-s.",
+    )
+
+
+class Gateway(_Model):
+    """The entry tier (load balancer and application servers) as c workers with a queue."""
+
+    workers: int = Field(ge=1, description="Requests served at once (worker threads in all).")
+    queue_limit: int | None = Field(
+        default=None,
+        ge=0,
+        description="Requests allowed to wait for a worker; beyond it they are rejected. "
+        "null means unbounded.",
+    )
+    service_time_ms: Distribution = Field(
+        default=Deterministic(dist="deterministic", value=2.0),
+        description="Worker time per request besides cache, database and payment calls, ms.",
+    )
+
+
+class Cache(_Model):
+    """A distributed cache in front of the database: entries written on a miss, with a TTL."""
+
+    ttl_s: float = Field(gt=0, description="Time to live of an entry after it is written, s.")
+    latency_ms: Distribution = Field(
+        default=Deterministic(dist="deterministic", value=1.0),
+        description="Time of one cache lookup, ms.",
+    )
+
+
+class Database(_Model):
+    """A database behind a connection pool."""
+
+    pool_size: int = Field(ge=1, description="Connections in the pool (queries served at once).")
+    pool_timeout_ms: float = Field(
+        gt=0, description="Longest wait for a connection before the request fails, ms."
+    )
+    read_time_ms: Distribution = Field(description="Service time of a read query, ms.")
+    write_time_ms: Distribution = Field(description="Service time of an order write, ms.")
+
+
+class Inventory(_Model):
+    """Stock per item, deducted atomically at checkout."""
+
+    stock_per_item: int | None = Field(
+        default=None, ge=0, description="Units in stock of each item; null means unlimited."
+    )
+    deduct_time_ms: Distribution = Field(
+        default=Deterministic(dist="deterministic", value=1.0),
+        description="Time of one stock deduction (an atomic decrement), ms.",
+    )
+
+
+class PaymentChannel(_Model):
+    """A third-party payment channel."""
+
+    name: Name = Field(description="Channel name, e.g. alipay.")
+    share: Fraction = Field(description="Fraction of payments routed to this channel.")
+    capacity: int = Field(ge=1, description="Transactions the channel processes at once.")
+    latency_ms: Distribution = Field(description="Channel processing time of a payment, ms.")
+    success_probability: Fraction = Field(
+        description="Probability a processed payment succeeds."
+    )
+    timeout_ms: float = Field(
+        gt=0, description="Longest wait for the channel's answer (queue + processing), ms."
+    )
+
+
+class Payment(_Model):
+    """The payment step: one or more channels, chosen by share."""
+
+    channels: list[PaymentChannel] = Field(
+        min_length=1, description="Payment channels; shares must sum to 1."
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _shares(cls, channels: list[PaymentChannel]) -> list[PaymentChannel]:
+        return _shares_sum_to_one(channels, "channel")
+
+
+class Warehouse(_Model):
+    """A warehouse picking and packing paid orders, first come first served."""
+
+    name: Name = Field(description="Warehouse name, e.g. east.")
+    share: Fraction = Field(description="Fraction of orders this warehouse ships.")
+    pickers: int = Field(ge=1, description="Orders picked and packed at once.")
+    pick_time_s: Distribution = Field(description="Time to pick and pack one order, s.")
+
+
+class Fulfilment(_Model):
+    """From paid order to delivered parcel."""
+
+    warehouses: list[Warehouse] = Field(
+        min_length=1, description="Warehouses; shares must sum to 1."
+    )
+    transit_time_h: Distribution = Field(description="Carrier time from dispatch to delivery, h.")
+    promised_delivery_h: float = Field(
+        gt=0, description="Delivery promise: an order is on time if delivered within this, h."
+    )
+
+    @field_validator("warehouses")
+    @classmethod
+    def _shares(cls, warehouses: list[Warehouse]) -> list[Warehouse]:
+        return _shares_sum_to_one(warehouses, "warehouse")
+
+
+class Scenario(_Model):
+    """One sale and one architecture: the whole input of a run."""
+
+    name: Name = Field(description="Short identifier; the default output folder is runs/NAME.")
+    description: str = Field(
+        min_length=1,
+        description="The question the scenario answers, the seed figures it uses and the "
+        "parameters it had to assume.",
+    )
+    seed: int = Field(default=1, ge=0, description="Default seed of the run's random streams.")
+    duration_s: float = Field(
+        gt=0,
+        description="Users arrive during [0, duration_s); the run then continues until "
+        "every session has ended.",
+    )
+    warmup_s: float = Field(
+        default=0,
+        ge=0,
+        description="Station statistics (waits, utilisation) are reset at this time, for "
+        "steady-state studies. A sale is a terminating simulation: keep 0 for sales.",
+    )
+    timeseries_interval_s: float = Field(
+        default=1.0, gt=0, description="Width of one row of the time series, s."
+    )
+    traffic: Traffic = Field(description="The arrival process.")
+    segments: list[Segment] = Field(min_length=1, description="User segments; shares sum to 1.")
+    catalogue: Catalogue = Field(default_factory=Catalogue, description="Items and popularity.")
+    gateway: Gateway = Field(description="Entry tier.")
+    cache: Cache = Field(description="Cache in front of the database.")
+    database: Database = Field(description="Database and its connection pool.")
+    inventory: Inventory = Field(default_factory=Inventory, description="Stock.")
+    payment: Payment = Field(description="Payment channels.")
+    fulfilment: Fulfilment = Field(description="Warehouses and carrier.")
+
+    @field_validator("segments")
+    @classmethod
+    def _segment_shares(cls, segments: list[Segment]) -> list[Segment]:
+        return _shares_sum_to_one(segments, "segment")
+
+    @field_validator("timeseries_interval_s")
+    @classmethod
+    def _interval_fits(cls, interval: float, info: ValidationInfo) -> float:
+        duration = info.data.get("duration_s")
+        if duration is not None and interval > duration:
+            raise ValueError(f"{interval:g} s is longer than duration_s ({duration:g} s)")
+        return interval

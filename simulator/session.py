@@ -1,0 +1,185 @@
+"""A user's visit, from the landing page to a paid order, as one SimPy process.
+
+The visit is a sequence of requests through the gateway: product pages (read through
+the cache, the database on a miss), add to cart, checkout (stock deduction and an
+order write) and payment. Before each request the user starts a patience clock; a
+response that has not come by then loses the user. Whatever happens, the visit ends in
+exactly one :class:`~simulator.outcomes.Outcome`.
+
+Performance note: stages that cannot make anyone wait (the worker's own processing, a
+cache lookup, an atomic stock decrement) are folded into a single timeout, and a queue
+is only raced against the user's patience when it actually makes the user wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from simulator.components.cache import Cache
+from simulator.components.database import Database
+from simulator.components.fulfilment import Fulfilment
+from simulator.components.gateway import Gateway
+from simulator.components.inventory import Inventory
+from simulator.components.payment import PaymentChannel
+from simulator.metrics import IntervalCounter, IntervalQuantiles, Tally
+from simulator.outcomes import Outcome
+from simulator.users import BOUNCE, BROWSE, LEAVE_CART, User
+
+__all__ = ["Shop"]
+
+_ABANDONED = Outcome.ABANDONED
+_SOLD_OUT = Outcome.SOLD_OUT
+_ENDS_BEFORE_CART = {BOUNCE: Outcome.BOUNCED, BROWSE: Outcome.BROWSED}
+
+
+class Shop:
+    """The session flow over the shop's components, and the session-level metrics.
+
+    Args:
+        env: the simulation environment.
+        gateway, cache, database, inventory, payment, fulfilment: the components.
+        interval_s: time-series interval.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        gateway: Gateway,
+        cache: Cache,
+        database: Database,
+        inventory: Inventory,
+        payment: list[PaymentChannel],
+        fulfilment: Fulfilment,
+        interval_s: float,
+    ) -> None:
+        self.env = env
+        self.gateway = gateway
+        self.cache = cache
+        self.database = database
+        self.inventory = inventory
+        self.payment = payment
+        self.fulfilment = fulfilment
+        self.outcomes = [0] * len(Outcome)
+        self.outcome_series = [IntervalCounter(interval_s) for _ in Outcome]
+        self.page_latency = Tally()
+        self.checkout_latency = Tally()
+        self.checkout_series = IntervalQuantiles(interval_s)
+        self.gmv_cny = 0.0
+        self.gmv_series = IntervalCounter(interval_s)
+        self.open_sessions = 0
+
+    def visit(self, user: User) -> Generator[Any, Any, None]:
+        """The SimPy process of one user's visit."""
+        self.open_sessions += 1
+        outcome = yield from self._visit(user)
+        self.open_sessions -= 1
+        self.outcomes[outcome] += 1
+        self.outcome_series[outcome].add(self.env.now)
+
+    def _visit(self, user: User) -> Generator[Any, Any, Outcome]:
+        env = self.env
+        pauses = user.pauses_s
+        patience = user.patience_s
+        for i, item in enumerate(user.items):
+            if i:
+                yield env.timeout(pauses[i - 1])
+            failed = yield from self._page(item, patience)
+            if failed is not None:
+                return failed
+        if user.plan in _ENDS_BEFORE_CART:
+            return _ENDS_BEFORE_CART[user.plan]
+        yield env.timeout(pauses[-1])
+        failed = yield from self._add_to_cart(patience)
+        if failed is not None:
+            return failed
+        if user.plan == LEAVE_CART:
+            return Outcome.CART_ABANDONED
+        return (yield from self._checkout(user))
+
+    def _page(self, item: int, patience: float) -> Generator[Any, Any, Outcome | None]:
+        """One product page: a worker, a cache lookup, the database on a miss."""
+        env, gateway = self.env, self.gateway
+        asked = env.now
+        deadline = asked + patience
+        failed, worker = yield from gateway.enter(deadline)
+        if failed is not None:
+            return failed
+        cache = self.cache
+        hit = cache.get(item, env.now)
+        yield env.timeout(gateway.service_time() + cache.latency())
+        if not hit:
+            failed = yield from self.database.read(deadline)
+            if failed is None:
+                cache.put(item, env.now)
+        gateway.leave(worker)
+        now = env.now
+        self.page_latency.add(now - asked)
+        if failed is None and now > deadline:
+            return _ABANDONED
+        return failed
+
+    def _add_to_cart(self, patience: float) -> Generator[Any, Any, Outcome | None]:
+        """A light request: a worker's own time only."""
+        env, gateway = self.env, self.gateway
+        deadline = env.now + patience
+        failed, worker = yield from gateway.enter(deadline)
+        if failed is not None:
+            return failed
+        yield env.timeout(gateway.service_time())
+        gateway.leave(worker)
+        return _ABANDONED if env.now > deadline else None
+
+    def _checkout(self, user: User) -> Generator[Any, Any, Outcome]:
+        """Place the order (stock, order write), then pay; record the checkout latency."""
+        env, gateway, inventory = self.env, self.gateway, self.inventory
+        item = user.items[-1]
+        started = env.now
+        deadline = started + user.patience_s
+        failed, worker = yield from gateway.enter(deadline)
+        if failed is not None:
+            return failed
+        in_stock = inventory.take(item)
+        yield env.timeout(gateway.service_time() + inventory.deduct_time())
+        if not in_stock:
+            gateway.leave(worker)
+            self._answered(started)
+            return _SOLD_OUT
+        failed = yield from self.database.write(deadline)
+        gateway.leave(worker)
+        if failed is None and env.now > deadline:
+            failed = _ABANDONED
+        if failed is not None:
+            inventory.put_back(item)
+            if failed is not _ABANDONED:
+                self._answered(started)
+            return failed
+
+        deadline = env.now + user.patience_s
+        failed, worker = yield from gateway.enter(deadline)
+        if failed is not None:
+            inventory.put_back(item)
+            return failed
+        yield env.timeout(gateway.service_time())
+        failed = yield from self.payment[user.channel].pay(deadline)
+        gateway.leave(worker)
+        if failed is not None:
+            inventory.put_back(item)
+            if failed is not _ABANDONED:
+                self._answered(started)
+            return failed
+        now = env.now
+        self._answered(started)
+        self.gmv_cny += user.basket_cny
+        self.gmv_series.add(now, user.basket_cny)
+        self.fulfilment.ship(user.warehouse, now)
+        return Outcome.ORDERED
+
+    def _answered(self, started: float) -> None:
+        """Record the latency of a checkout that got an answer from the shop."""
+        now = self.env.now
+        latency_ms = (now - started) * 1000.0
+        self.checkout_latency.add(latency_ms)
+        self.checkout_series.add(now, latency_ms)

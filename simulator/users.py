@@ -1,0 +1,120 @@
+"""Users: who arrives, and what each of them will do if the shop lets them.
+
+Everything a user brings with them is drawn when they arrive, from the users' own
+streams and in arrival order: their segment, the items they will look at, their
+pauses, whether they would buy, how much, how patient they are, which payment
+channel and which region's warehouse they use. The system's behaviour (a slow
+database, a full queue) can cut a visit short, but it never changes who the users
+are, so two scenarios that differ in one component see the same crowd.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.scenario.distributions import make_sampler
+from simulator.scenario.schema import Scenario
+from simulator.streams import Streams, buffered
+
+__all__ = ["BOUNCE", "BROWSE", "BUY", "LEAVE_CART", "Population", "User"]
+
+# What the user intends to do, if nothing goes wrong.
+BOUNCE, BROWSE, LEAVE_CART, BUY = range(4)
+
+
+@dataclass(slots=True)
+class User:
+    """One visitor's intentions, fixed at arrival."""
+
+    segment: int
+    items: list[int]
+    """Items viewed, in order; the last one is the one put in the cart."""
+    pauses_s: list[float]
+    """Think time before each step after the landing page."""
+    plan: int
+    basket_cny: float
+    patience_s: float
+    channel: int
+    warehouse: int
+
+
+def _cumulative(shares: list[float]) -> list[float]:
+    cumulative = list(itertools.accumulate(shares))
+    cumulative[-1] = 1.0  # guard against rounding: every draw < 1 lands somewhere
+    return cumulative
+
+
+def zipf_cdf(items: int, exponent: float) -> np.ndarray:
+    """Cumulative popularity of items ranked 1..items under a Zipf law."""
+    weights = np.arange(1, items + 1, dtype=float) ** -exponent
+    cdf = np.cumsum(weights)
+    return cdf / cdf[-1]
+
+
+class Population:
+    """Draws users in arrival order.
+
+    Args:
+        scenario: the scenario.
+        streams: the run's streams; uses the ``users.*`` streams.
+    """
+
+    def __init__(self, scenario: Scenario, streams: Streams) -> None:
+        self.segments = scenario.segments
+        self._segment_cdf = _cumulative([s.share for s in scenario.segments])
+        self._channel_cdf = _cumulative([c.share for c in scenario.payment.channels])
+        self._warehouse_cdf = _cumulative([w.share for w in scenario.fulfilment.warehouses])
+        self._uniform = buffered(streams.generator("users.choices").random)
+        cdf = zipf_cdf(scenario.catalogue.items, scenario.catalogue.zipf_exponent)
+        rng = streams.generator("users.items")
+        last = scenario.catalogue.items - 1
+        self._item: Callable[[], int] = buffered(
+            lambda n: np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), last)
+        )
+        self._by_segment = []
+        for s in scenario.segments:
+            p_more = 1 - 1 / s.pages_mean  # chance of one more page: geometric >= 1
+            self._by_segment.append(
+                (
+                    s.bounce_rate,
+                    s.add_to_cart_rate,
+                    s.checkout_rate,
+                    math.log(p_more) if p_more > 0 else None,
+                    make_sampler(s.think_time_s, streams.generator(f"users.{s.name}.think")),
+                    make_sampler(s.basket_value_cny, streams.generator(f"users.{s.name}.basket")),
+                    make_sampler(s.patience_s, streams.generator(f"users.{s.name}.patience")),
+                )
+            )
+
+    def next_user(self) -> User:
+        """The next arriving user."""
+        u = self._uniform
+        segment = bisect.bisect_right(self._segment_cdf, u())
+        bounce, cart, checkout, log_more, think, basket, patience = self._by_segment[segment]
+        # A fixed number of uniform draws per user, whatever the branch, keeps the users
+        # aligned across scenarios that change one probability.
+        u_bounce, u_pages, u_cart, u_checkout = u(), u(), u(), u()
+        if u_bounce < bounce:
+            pages, plan = 1, BOUNCE
+        else:
+            pages = 1 if log_more is None else 1 + int(math.log(1.0 - u_pages) / log_more)
+            plan = BROWSE if u_cart >= cart else (LEAVE_CART if u_checkout >= checkout else BUY)
+        item = self._item
+        items = [item() for _ in range(pages)]
+        steps = pages - 1 + (plan >= LEAVE_CART)  # pauses before later pages and the cart
+        return User(
+            segment=segment,
+            items=items,
+            pauses_s=[think() for _ in range(steps)],
+            plan=plan,
+            basket_cny=basket(),
+            patience_s=patience(),
+            channel=bisect.bisect_right(self._channel_cdf, u()),
+            warehouse=bisect.bisect_right(self._warehouse_cdf, u()),
+        )
