@@ -292,7 +292,8 @@ def apply_override(document_data: dict, path: PathKey, value: Any) -> None:
         raise ValueError(f"{render_path(path[:-1])} is not a mapping")
 
 
-def _apply_overrides(document: _Document, overrides: Iterable[str]) -> None:
+def _apply_overrides(document: _Document, overrides: Iterable[str]) -> list[Problem]:
+    """Apply ``PATH=VALUE`` overrides; return the ones that could not be applied."""
     problems = []
     for text in overrides:
         source = f"--set {text}"
@@ -307,8 +308,7 @@ def _apply_overrides(document: _Document, overrides: Iterable[str]) -> None:
             continue
         _drop_under(document.positions, path)
         document.positions[path] = _Where(source, 0, 0)
-    if problems:
-        raise ScenarioError(problems)
+    return problems
 
 
 # --------------------------------------------------------------------------- schema errors
@@ -400,11 +400,14 @@ def load_scenario(
     else:
         name = str(source)
         document = _load_with_extends(Path(source))
-    _apply_overrides(document, overrides)
+    problems = _apply_overrides(document, overrides)
     try:
-        return Scenario.model_validate(document.data)
+        scenario = Scenario.model_validate(document.data)
     except ValidationError as exc:
-        raise ScenarioError(_problems(exc, document, name)) from None
+        problems += _problems(exc, document, name)
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
 
 
 def _deep_copy(value: Any) -> Any:

@@ -1,0 +1,95 @@
+"""Shared fixtures: small scenarios built as dicts, and paths to the shipped files."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+
+
+def exp(mean: float) -> dict[str, Any]:
+    """An exponential distribution spec."""
+    return {"dist": "exponential", "mean": mean}
+
+
+def fixed(value: float) -> dict[str, Any]:
+    """A deterministic distribution spec."""
+    return {"dist": "deterministic", "value": value}
+
+
+SMALL: dict[str, Any] = {
+    "name": "small",
+    "description": "A small shop for tests.\nAssumed: everything.",
+    "seed": 3,
+    "duration_s": 60,
+    "traffic": {"baseline_per_s": 20},
+    "segments": [
+        {
+            "name": "all",
+            "share": 1.0,
+            "bounce_rate": 0.2,
+            "pages_mean": 2,
+            "think_time_s": exp(2),
+            "add_to_cart_rate": 0.5,
+            "checkout_rate": 0.8,
+            "basket_value_cny": {"dist": "lognormal", "mean": 200, "cv": 0.5},
+            "patience_s": fixed(5),
+        }
+    ],
+    "catalogue": {"items": 100, "zipf_exponent": 1.0},
+    "gateway": {"workers": 8, "queue_limit": 50, "service_time_ms": exp(5)},
+    "cache": {"ttl_s": 10, "latency_ms": fixed(1)},
+    "database": {
+        "pool_size": 4,
+        "pool_timeout_ms": 500,
+        "read_time_ms": exp(10),
+        "write_time_ms": exp(20),
+    },
+    "inventory": {"stock_per_item": 50},
+    "payment": {
+        "channels": [
+            {
+                "name": "a",
+                "share": 0.6,
+                "capacity": 4,
+                "latency_ms": exp(200),
+                "success_probability": 0.95,
+                "timeout_ms": 1000,
+            },
+            {
+                "name": "b",
+                "share": 0.4,
+                "capacity": 4,
+                "latency_ms": exp(300),
+                "success_probability": 0.99,
+                "timeout_ms": 1000,
+            },
+        ]
+    },
+    "fulfilment": {
+        "warehouses": [
+            {"name": "east", "share": 0.5, "pickers": 2, "pick_time_s": exp(60)},
+            {"name": "west", "share": 0.5, "pickers": 2, "pick_time_s": exp(60)},
+        ],
+        "transit_time_h": {"dist": "lognormal", "mean": 20, "cv": 0.3},
+        "promised_delivery_h": 24,
+    },
+}
+
+
+def small(**changes: Any) -> dict[str, Any]:
+    """A copy of the small scenario with top-level fields replaced."""
+    scenario = copy.deepcopy(SMALL)
+    scenario.update(copy.deepcopy(changes))
+    return scenario
+
+
+@pytest.fixture
+def small_scenario() -> dict[str, Any]:
+    """A fresh copy of the small test scenario (a dict)."""
+    return small()
