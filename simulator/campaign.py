@@ -107,6 +107,7 @@ def _arrive(
         yield env.timeout(t - env.now)
         count(t)
         process(visit(next_user()))
+    campaign.shop.close_doors()
 
 
 def _end_warmup(campaign: Campaign) -> None:
@@ -134,6 +135,6 @@ def simulate(
         scenario = load_scenario(scenario)
     seed = scenario.seed if seed is None else seed
     campaign = build(scenario, seed, replication)
-    campaign.env.run()
+    campaign.env.run(until=campaign.shop.all_done)
     campaign.fulfilment.close()
     return summarise(campaign, seed, replication)

@@ -30,7 +30,7 @@ _TINY = 1e-9  # values at or below this (e.g. a zero wait) share one bucket, rep
 class Tally:
     """Per-observation statistics: count, mean, standard deviation, min, max, quantiles."""
 
-    __slots__ = ("count", "total", "total_sq", "minimum", "maximum", "zeros", "_buckets")
+    __slots__ = ("count", "total", "_mean", "_m2", "minimum", "maximum", "zeros", "_buckets")
 
     def __init__(self) -> None:
         self.reset()
@@ -39,7 +39,8 @@ class Tally:
         """Forget every observation (used at the end of a warm-up period)."""
         self.count = 0
         self.total = 0.0
-        self.total_sq = 0.0
+        self._mean = 0.0
+        self._m2 = 0.0  # Welford's running sum of squared deviations: stable for the std
         self.minimum = math.inf
         self.maximum = -math.inf
         self.zeros = 0
@@ -47,9 +48,11 @@ class Tally:
 
     def add(self, x: float) -> None:
         """Record one observation (non-negative)."""
-        self.count += 1
+        n = self.count = self.count + 1
         self.total += x
-        self.total_sq += x * x
+        delta = x - self._mean
+        self._mean += delta / n
+        self._m2 += delta * (x - self._mean)
         if x < self.minimum:
             self.minimum = x
         if x > self.maximum:
@@ -71,14 +74,19 @@ class Tally:
         """Sample standard deviation (nan with fewer than two observations)."""
         if self.count < 2:
             return math.nan
-        var = (self.total_sq - self.total * self.total / self.count) / (self.count - 1)
-        return math.sqrt(max(var, 0.0))
+        return math.sqrt(self._m2 / (self.count - 1))
 
     def quantile(self, q: float) -> float:
-        """The q-quantile (0 <= q <= 1), within 0.5% relative error; nan when empty."""
+        """The q-quantile (0 <= q <= 1), within 0.5% relative error; nan when empty.
+
+        It is the value at rank floor(q * (count - 1)) of the sorted observations, to
+        within the sketch's accuracy; the maximum is exact.
+        """
         if not self.count:
             return math.nan
         rank = q * (self.count - 1)
+        if rank >= self.count - 1:
+            return self.maximum
         seen = self.zeros
         if rank < seen:
             return 0.0

@@ -70,14 +70,30 @@ class Shop:
         self.gmv_cny = 0.0
         self.gmv_series = IntervalCounter(interval_s)
         self.open_sessions = 0
+        self.doors_closed = False
+        self.all_done = env.event()
+        """Fires when the doors are closed and the last visit has ended."""
+
+    def close_doors(self) -> None:
+        """No more arrivals: the run ends when the visits in progress have ended.
+
+        Ending there, rather than when SimPy's queue runs dry, matters: timers that lost
+        their race (a patience clock of a user who was served) stay queued and would
+        otherwise stretch the run to the longest patience.
+        """
+        self.doors_closed = True
+        if self.open_sessions == 0:
+            self.all_done.succeed()
 
     def visit(self, user: User) -> Generator[Any, Any, None]:
         """The SimPy process of one user's visit."""
         self.open_sessions += 1
         outcome = yield from self._visit(user)
-        self.open_sessions -= 1
         self.outcomes[outcome] += 1
         self.outcome_series[outcome].add(self.env.now)
+        self.open_sessions -= 1
+        if self.doors_closed and not self.open_sessions:
+            self.all_done.succeed()
 
     def _visit(self, user: User) -> Generator[Any, Any, Outcome]:
         env = self.env

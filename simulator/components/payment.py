@@ -86,7 +86,7 @@ class PaymentChannel:
         done = start + self.latency()
         if done > limit:
             # The shop stops waiting at its limit; the channel finishes the work later.
-            yield env.timeout(limit - start)
+            yield env.timeout(max(limit - start, 0.0))
             finish = env.timeout(done - env.now)
             finish.callbacks.append(lambda _: self._release(request, now))
             return self._gave_up(limit < give_up)

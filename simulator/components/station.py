@@ -29,6 +29,7 @@ class StationStats:
         "rejected",
         "timed_out",
         "abandoned",
+        "carried_in",
         "wait",
         "sojourn",
         "in_system",
@@ -43,9 +44,15 @@ class StationStats:
         self.wait = Tally()
         self.sojourn = Tally()
         self.arrivals = self.served = self.rejected = self.timed_out = self.abandoned = 0
+        self.carried_in = 0
 
     def reset(self, now: float) -> None:
-        """Forget everything observed before ``now`` (end of warm-up); levels keep going."""
+        """Forget everything observed before ``now`` (end of warm-up); levels keep going.
+
+        Requests inside the station at ``now`` are ``carried_in``: they leave later and
+        are counted then, so the balance of arrivals still closes.
+        """
+        self.carried_in = round(self.in_system.level)
         self.arrivals = self.served = self.rejected = self.timed_out = self.abandoned = 0
         self.wait.reset()
         self.sojourn.reset()
@@ -61,7 +68,12 @@ class StationStats:
             "rejected": self.rejected,
             "timed_out": self.timed_out,
             "abandoned": self.abandoned,
-            "in_progress": self.arrivals - self.served - self.rejected - self.timed_out
+            "carried_in": self.carried_in,
+            "in_progress": self.carried_in
+            + self.arrivals
+            - self.served
+            - self.rejected
+            - self.timed_out
             - self.abandoned,
             "wait_mean_s": self.wait.mean,
             "wait_p95_s": self.wait.quantile(0.95),

@@ -1,0 +1,82 @@
+"""Streaming metrics: quantiles within their stated accuracy, exact time averages."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.metrics import IntervalCounter, IntervalQuantiles, Level, Tally
+
+values = st.lists(
+    st.floats(min_value=1e-6, max_value=1e6, allow_nan=False), min_size=1, max_size=400
+)
+
+
+@given(values, st.sampled_from([0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 1.0]))
+@settings(max_examples=200, deadline=None)
+def test_tally_quantile_is_within_half_a_percent(xs, q):
+    """The sketch returns the order statistic at rank floor(q(n-1)) within 0.5%."""
+    tally = Tally()
+    for x in xs:
+        tally.add(x)
+    exact = sorted(xs)[math.floor(q * (len(xs) - 1))]
+    assert abs(tally.quantile(q) - exact) <= 0.005 * exact * (1 + 1e-9)
+
+
+@given(values)
+@settings(max_examples=100, deadline=None)
+def test_tally_moments_match_numpy(xs):
+    """Count, mean, std, min and max are exact (up to rounding)."""
+    tally = Tally()
+    for x in xs:
+        tally.add(x)
+    assert tally.count == len(xs)
+    assert math.isclose(tally.mean, np.mean(xs), rel_tol=1e-9)
+    assert tally.minimum == min(xs) and tally.maximum == max(xs)
+    if len(xs) > 1:
+        assert math.isclose(tally.std, np.std(xs, ddof=1), rel_tol=1e-6, abs_tol=1e-6)
+
+
+def test_zero_observations_are_counted_as_zero_quantiles():
+    """Zero waits (served at once) are quantile 0, and counted apart."""
+    tally = Tally()
+    for x in (0.0, 0.0, 0.0, 5.0):
+        tally.add(x)
+    assert tally.zeros == 3
+    assert tally.quantile(0.5) == 0.0
+    assert math.isclose(tally.quantile(1.0), 5.0)
+
+
+def test_level_time_average_and_interval_split():
+    """Level 2 on [0.5, 2.5) and 0 after: mean over [0, 4) is 1; per second 1, 2, 1, 0."""
+    level = Level(interval_s=1.0)
+    level.add(0.5, 2)
+    level.add(2.5, -2)
+    assert math.isclose(level.mean(4.0), 1.0)
+    assert np.allclose(level.intervals[:3], [1.0, 2.0, 1.0])
+    assert level.peak == 2
+
+
+def test_level_reset_restarts_the_average():
+    """After a reset only the time since counts (warm-up deletion)."""
+    level = Level()
+    level.add(0.0, 10)
+    level.reset(5.0)
+    level.add(6.0, -10)
+    assert math.isclose(level.mean(10.0), 10 * 1 / 5)
+
+
+def test_interval_counter_and_quantiles():
+    """Counts and quantiles land in the interval containing the time."""
+    counter = IntervalCounter(0.5)
+    for t in (0.1, 0.2, 0.7, 2.2):
+        counter.add(t)
+    assert list(counter.padded(6)) == [2, 1, 0, 0, 1, 0]
+    quantiles = IntervalQuantiles(1.0, (0.5,))
+    for t, x in ((0.1, 1.0), (0.2, 3.0), (2.5, 10.0)):
+        quantiles.add(t, x)
+    table = quantiles.table(3)
+    assert table[0, 0] == 2.0 and math.isnan(table[1, 0]) and table[2, 0] == 10.0
