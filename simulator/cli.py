@@ -107,6 +107,9 @@ def schema_json() -> str:
     return json.dumps(Scenario.model_json_schema(), indent=2)
 
 
+_QS = ("p50", "p95", "p99")
+
+
 def _fmt(value: Any, kind: str = "") -> str:
     if value is None:
         return "-"
@@ -133,7 +136,7 @@ def kpi_table(result: SimulationResult) -> Table:
         ("GMV (CNY)", _fmt(s["gmv"], "cny")),
         ("AOV (CNY)", _fmt(s["aov"], "cny")),
         ("conversion rate", _fmt(s["conversion_rate"], "pct")),
-        ("checkout latency p50 / p95 / p99 (ms)", " / ".join(_fmt(lat[k]) for k in ("p50", "p95", "p99"))),
+        ("checkout latency p50 / p95 / p99 (ms)", " / ".join(_fmt(lat[q]) for q in _QS)),
         ("page latency p95 (ms)", _fmt(s["page_latency_ms"]["p95"])),
         ("cache hit ratio", _fmt(s["cache_hit_ratio"], "pct")),
         ("DB peak QPS", _fmt(s["db_peak_qps"])),

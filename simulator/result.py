@@ -44,12 +44,16 @@ class SimulationResult:
     summary: dict[str, Any]
     timeseries: pd.DataFrame = field(repr=False)
 
-    def write(self, out_dir: str | Path) -> Path:
-        """Write ``summary.json`` and ``timeseries.parquet`` to ``out_dir``; return it."""
+    def write(self, out_dir: str | Path, report: bool = True) -> Path:
+        """Write ``summary.json``, ``timeseries.parquet`` and ``report.html``; return the folder."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(to_json(self.summary) + "\n", encoding="utf-8")
         self.timeseries.to_parquet(out / "timeseries.parquet", index=False)
+        if report:
+            from simulator.report import write_report  # matplotlib only when needed
+
+            write_report(self, out / "report.html")
         return out
 
 

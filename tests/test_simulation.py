@@ -57,9 +57,10 @@ def test_variants_differing_in_one_component_see_the_same_users():
     assert a["sessions"] == b["sessions"]
     assert a["outcomes"]["browsed"] == b["outcomes"]["browsed"]
     assert a["outcomes"]["bounced"] == b["outcomes"]["bounced"]
-    assert a["orders"] + a["outcomes"]["payment_failed"] == b["orders"] + b["outcomes"][
-        "payment_failed"
-    ]
+    assert (
+        a["orders"] + a["outcomes"]["payment_failed"]
+        == b["orders"] + b["outcomes"]["payment_failed"]
+    )
     assert a["stations"]["database"]["wait_mean_s"] < b["stations"]["database"]["wait_mean_s"]
 
 

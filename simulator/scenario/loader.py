@@ -141,7 +141,8 @@ def _read_file(path: Path) -> _Document:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ScenarioError([Problem(source, 0, 0, "", f"cannot read file: {exc.strerror}")])
+        problem = Problem(source, 0, 0, "", f"cannot read file: {exc.strerror}")
+        raise ScenarioError([problem]) from None
     try:
         root = _yaml().load(io.StringIO(text))
     except MarkedYAMLError as exc:

@@ -237,9 +237,7 @@ class PaymentChannel(_Model):
     share: Fraction = Field(description="Fraction of payments routed to this channel.")
     capacity: int = Field(ge=1, description="Transactions the channel processes at once.")
     latency_ms: Distribution = Field(description="Channel processing time of a payment, ms.")
-    success_probability: Fraction = Field(
-        description="Probability a processed payment succeeds."
-    )
+    success_probability: Fraction = Field(description="Probability a processed payment succeeds.")
     timeout_ms: float = Field(
         gt=0, description="Longest wait for the channel's answer (queue + processing), ms."
     )

@@ -1,0 +1,133 @@
+"""A self-contained HTML report of a run: the question, the KPIs, the outcomes, the plots.
+
+Everything is inline (CSS and SVG figures), so the file opens from disk with no
+network. Every text taken from the scenario file is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import pandas as pd  # noqa: E402
+
+from simulator.result import SimulationResult  # noqa: E402
+
+__all__ = ["render_report", "write_report"]
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
+h1 { margin-bottom: 0.2rem; } .question { font-size: 1.2rem; color: #444; }
+pre.assumptions { white-space: pre-wrap; background: #f6f6f6; padding: 0.8rem; }
+table { border-collapse: collapse; margin: 1rem 0; } td, th { padding: 0.2rem 0.8rem; }
+th { text-align: left; border-bottom: 1px solid #999; } td.num { text-align: right; }
+tr:nth-child(even) { background: #fafafa; } figure { margin: 1rem 0; }
+figure svg { width: 100%; height: auto; }
+"""
+
+
+def _svg(fig: plt.Figure) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _plot(ts: pd.DataFrame, columns: list[tuple[str, str]], title: str, ylabel: str) -> str:
+    fig, ax = plt.subplots(figsize=(10, 2.8))
+    for column, label in columns:
+        ax.plot(ts["t_s"] / 60, ts[column], label=label, linewidth=1)
+    ax.set_title(title)
+    ax.set_xlabel("minutes since start")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if len(columns) > 1:
+        ax.legend(loc="upper right")
+    return _svg(fig)
+
+
+def _rows(result: SimulationResult) -> list[tuple[str, str]]:
+    s = result.summary
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2%}"
+
+    def num(v: float | None, digits: int = 1) -> str:
+        return "-" if v is None else f"{v:,.{digits}f}"
+
+    lat = s["checkout_latency_ms"]
+    return [
+        ("Sessions", f"{s['sessions']:,}"),
+        ("Orders", f"{s['orders']:,}"),
+        ("GMV (CNY)", num(s["gmv"], 0)),
+        ("AOV (CNY)", num(s["aov"], 0)),
+        ("Conversion rate", pct(s["conversion_rate"])),
+        ("Checkout latency p50 (ms)", num(lat["p50"])),
+        ("Checkout latency p95 (ms)", num(lat["p95"])),
+        ("Checkout latency p99 (ms)", num(lat["p99"])),
+        ("Cache hit ratio", pct(s["cache_hit_ratio"])),
+        ("DB peak QPS", num(s["db_peak_qps"])),
+        ("DB pool timeouts", f"{s['db_pool_timeouts']:,}"),
+        ("Payment success rate", pct(s["payment_success_rate"])),
+        ("On-time delivery rate", pct(s["on_time_delivery_rate"])),
+    ]
+
+
+def render_report(result: SimulationResult) -> str:
+    """The report as an HTML string."""
+    s, ts = result.summary, result.timeseries
+    description = result.scenario.description.strip()
+    question, _, rest = description.partition("\n")
+    kpis = "".join(
+        f"<tr><td>{html.escape(k)}</td><td class='num'>{html.escape(v)}</td></tr>"
+        for k, v in _rows(result)
+    )
+    sessions = s["sessions"] or 1
+    outcomes = "".join(
+        f"<tr><td>{html.escape(k)}</td><td class='num'>{v:,}</td>"
+        f"<td class='num'>{v / sessions:.1%}</td></tr>"
+        for k, v in s["outcomes"].items()
+    )
+    figures = [
+        _plot(ts, [("arrival_rate_per_s", "arrivals/s")], "Traffic", "sessions/s"),
+        _plot(
+            ts,
+            [(f"checkout_p{q}_ms", f"p{q}") for q in (50, 95, 99)],
+            "Checkout latency",
+            "ms",
+        ),
+        _plot(ts, [("cache_hit_ratio", "hit ratio")], "Cache hit ratio", "fraction"),
+        _plot(ts, [("db_qps", "queries/s")], "Database load", "queries/s"),
+        _plot(ts, [("payment_success_rate", "success")], "Payment success", "fraction"),
+    ]
+    title = html.escape(f"{s['scenario']} — campaign-sim report")
+    body = "".join(f"<figure>{svg}</figure>" for svg in figures)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>{_CSS}</style></head>
+<body>
+<h1>{html.escape(s["scenario"])}</h1>
+<p class="question">{html.escape(question)}</p>
+<pre class="assumptions">{html.escape(rest.strip())}</pre>
+<p>Seed {s["seed"]}, replication {s["replication"]}.</p>
+<h2>Key figures</h2>
+<table id="kpis"><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
+<h2>How sessions ended</h2>
+<table id="outcomes"><tr><th>outcome</th><th>sessions</th><th>share</th></tr>{outcomes}</table>
+<h2>Over time</h2>
+{body}
+</body></html>
+"""
+
+
+def write_report(result: SimulationResult, path: str | Path) -> Path:
+    """Write the report to ``path`` and return it."""
+    out = Path(path)
+    out.write_text(render_report(result), encoding="utf-8")
+    return out

@@ -1,0 +1,100 @@
+"""The command line: run writes the contract files, list and schema answer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from simulator.cli import app
+from tests.conftest import ROOT, SCENARIOS
+
+runner = CliRunner()
+CHECK = ROOT.parent / "shared" / "tools" / "check_summary.py"
+
+
+def test_run_prints_kpis_and_writes_the_contract_files(tmp_path):
+    """`run` prints a KPI table and writes summary.json, timeseries.parquet, report.html."""
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(SCENARIOS / "baseline.yaml"),
+            "--seed",
+            "4",
+            "--set",
+            "duration_s=60",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "checkout latency" in result.output and "sessions simulated" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 4
+    assert summary["provenance"]["scenario"]["duration_s"] == 60
+    assert sum(summary["outcomes"].values()) == summary["sessions"] > 0
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    assert {
+        "t_s",
+        "arrivals",
+        "checkout_p99_ms",
+        "cache_hit_ratio",
+        "db_utilisation",
+        "payment_success_rate",
+    } <= set(ts.columns)
+    report = (out / "report.html").read_text()
+    assert "<svg" in report and "baseline" in report and "http" not in report.split("<svg")[0]
+
+
+def test_run_output_passes_the_shared_contract_check(tmp_path):
+    """The shared checker accepts a run's folder (when the shared folder is present)."""
+    out = tmp_path / "run"
+    runner.invoke(app, ["run", "baseline", "--set", "duration_s=60", "--out", str(out)])
+    if not CHECK.exists():
+        import pytest
+
+        pytest.skip(f"shared checker not found at {CHECK}")
+    proc = subprocess.run([sys.executable, str(CHECK), str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_scenario_text_is_escaped_in_the_report(tmp_path):
+    """A description with markup shows as text, never as HTML."""
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "baseline",
+            "--set",
+            "duration_s=30",
+            "--out",
+            str(out),
+            "--set",
+            "description=<script>alert(1)</script> & more",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = (out / "report.html").read_text()
+    assert "<script>" not in report
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in report
+
+
+def test_list_shows_every_preset_with_its_question():
+    """`list` names each preset and the first line of its description."""
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0
+    for path in SCENARIOS.glob("*.yaml"):
+        assert path.stem in result.output
+    assert "launch spike" in result.output
+
+
+def test_validate_accepts_a_preset_by_name():
+    """A preset can be named without its path."""
+    result = runner.invoke(app, ["validate", "sale-start-spike"])
+    assert result.exit_code == 0, result.output
