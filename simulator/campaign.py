@@ -98,7 +98,7 @@ def _arrive(
 ) -> Generator[Any, Any, None]:
     """The arrival process: one visit per arrival time."""
     env = campaign.env
-    process, visit, next_user = env.process, campaign.shop.visit, population.next_user
+    admit, next_user = campaign.shop.admit, population.next_user
     count = campaign.arrivals.add
     times = arrival_times(
         campaign.scenario.traffic, campaign.scenario.duration_s, streams.generator("arrivals")
@@ -106,7 +106,7 @@ def _arrive(
     for t in times:
         yield env.timeout(t - env.now)
         count(t)
-        process(visit(next_user()))
+        admit(next_user())
     campaign.shop.close_doors()
 
 

@@ -85,9 +85,13 @@ class Shop:
         if self.open_sessions == 0:
             self.all_done.succeed()
 
-    def visit(self, user: User) -> Generator[Any, Any, None]:
-        """The SimPy process of one user's visit."""
+    def admit(self, user: User) -> None:
+        """Start the visit of a user who just arrived."""
+        # Counted here, not when the process first runs: the doors may close in between.
         self.open_sessions += 1
+        self.env.process(self._visit_process(user))
+
+    def _visit_process(self, user: User) -> Generator[Any, Any, None]:
         outcome = yield from self._visit(user)
         self.outcomes[outcome] += 1
         self.outcome_series[outcome].add(self.env.now)

@@ -170,3 +170,11 @@ def test_every_session_ends_in_exactly_one_outcome(scenario, seed):
     for name, station in s["stations"].items():
         assert station["in_progress"] == 0, name
     assert 0 <= (s["conversion_rate"] or 0) <= 1
+
+
+def test_a_visit_starting_as_the_doors_close_is_counted():
+    """The last arrival's visit runs to its end even if it starts as arrivals stop."""
+    scenario = small(duration_s=1.0, traffic={"baseline_per_s": 1.0})
+    for seed in range(30):
+        result = simulator.simulate(scenario, seed=seed)
+        assert result.summary["sessions"] == result.timeseries["arrivals"].sum()
