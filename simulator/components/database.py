@@ -13,7 +13,7 @@ from typing import Any
 
 import simpy
 
-from simulator.components.station import StationStats
+from simulator.components.station import StationStats, acquire
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
@@ -75,31 +75,21 @@ class Database:
         """
         env, stats, pool = self.env, self.stats, self.pool
         now = env.now
-        stats.arrivals += 1
-        stats.in_system.add(now, 1)
-        request = pool.request()
-        if not request.triggered:
-            give_up = now + self.pool_timeout_s
-            limit = min(give_up, deadline)
-            granted = yield request | env.timeout(max(limit - now, 0.0))
-            if request not in granted:
-                request.cancel()
-                stats.in_system.add(env.now, -1)
-                if limit < give_up:
-                    stats.abandoned += 1
-                    return _ABANDONED
-                stats.timed_out += 1
-                self.pool_timeouts.add(env.now)
-                return _ERROR
-        start = env.now
-        stats.wait.add(start - now)
-        stats.busy.add(start, 1)
+        stats.arrive(now)
+        give_up = now + self.pool_timeout_s
+        request = yield from acquire(env, pool, min(give_up, deadline))
+        if request is None:
+            by_user = deadline < give_up
+            stats.leave_queue(env.now, by_user)
+            if by_user:
+                return _ABANDONED
+            self.pool_timeouts.add(env.now)
+            return _ERROR
+        stats.begin(now, env.now)
         yield env.timeout(service_s)
         end = env.now
         pool.release(request)
         stats.served += 1
-        stats.sojourn.add(end - now)
-        stats.in_system.add(end, -1)
-        stats.busy.add(end, -1)
+        stats.finish(now, end)
         self.queries.add(end)
         return None

@@ -15,7 +15,7 @@ from typing import Any
 
 import simpy
 
-from simulator.components.station import StationStats
+from simulator.components.station import StationStats, acquire
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
 from simulator.scenario.schema import Gateway as GatewayConfig
@@ -61,30 +61,21 @@ class Gateway:
         """
         env, stats, workers = self.env, self.stats, self.workers
         now = env.now
-        stats.arrivals += 1
         if workers.count >= workers.capacity and len(workers.queue) >= self.queue_limit:
+            stats.arrivals += 1
             stats.rejected += 1
             return _REJECTED, None
-        stats.in_system.add(now, 1)
-        request = workers.request()
-        if not request.triggered:
-            granted = yield request | env.timeout(max(deadline - now, 0.0))
-            if request not in granted:
-                request.cancel()
-                stats.abandoned += 1
-                stats.in_system.add(env.now, -1)
-                return _ABANDONED, None
+        stats.arrive(now)
+        request = yield from acquire(env, workers, deadline)
+        if request is None:
+            stats.leave_queue(env.now, by_user=True)
+            return _ABANDONED, None
         request.arrived_at = now
-        stats.wait.add(env.now - now)
-        stats.busy.add(env.now, 1)
+        stats.begin(now, env.now)
         return None, request
 
     def leave(self, request: Any) -> None:
         """Give the worker back at the end of the request."""
-        now = self.env.now
-        stats = self.stats
         self.workers.release(request)
-        stats.served += 1
-        stats.sojourn.add(now - request.arrived_at)
-        stats.in_system.add(now, -1)
-        stats.busy.add(now, -1)
+        self.stats.served += 1
+        self.stats.finish(request.arrived_at, self.env.now)

@@ -14,7 +14,7 @@ from typing import Any
 
 import simpy
 
-from simulator.components.station import StationStats
+from simulator.components.station import StationStats, acquire
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
@@ -69,27 +69,28 @@ class PaymentChannel:
         env, stats, slots = self.env, self.stats, self.slots
         now = env.now
         self.attempts.add(now)
-        stats.arrivals += 1
-        stats.in_system.add(now, 1)
+        stats.arrive(now)
         give_up = now + self.timeout_s
         limit = min(give_up, deadline)
-        request = slots.request()
-        if not request.triggered:
-            granted = yield request | env.timeout(max(limit - now, 0.0))
-            if request not in granted:
-                request.cancel()
-                stats.in_system.add(env.now, -1)
-                return self._gave_up(limit < give_up)
+        request = yield from acquire(env, slots, limit)
+        if request is None:
+            by_user = limit < give_up
+            stats.leave_queue(env.now, by_user)
+            return self._answer_for(by_user)
         start = env.now
-        stats.wait.add(start - now)
-        stats.busy.add(start, 1)
+        stats.begin(now, start)
         done = start + self.latency()
         if done > limit:
             # The shop stops waiting at its limit; the channel finishes the work later.
             yield env.timeout(max(limit - start, 0.0))
             finish = env.timeout(done - env.now)
             finish.callbacks.append(lambda _: self._release(request, now))
-            return self._gave_up(limit < give_up)
+            by_user = limit < give_up
+            if by_user:
+                stats.abandoned += 1
+            else:
+                stats.timed_out += 1
+            return self._answer_for(by_user)
         yield env.timeout(done - start)
         self._release(request, now)
         stats.served += 1
@@ -99,18 +100,12 @@ class PaymentChannel:
         self.declined += 1
         return _FAILED
 
-    def _gave_up(self, by_user: bool) -> Outcome:
+    def _answer_for(self, by_user: bool) -> Outcome:
         if by_user:
-            self.stats.abandoned += 1
             return _ABANDONED
-        self.stats.timed_out += 1
         self.timeouts += 1
         return _FAILED
 
     def _release(self, request: Any, arrived: float) -> None:
-        now = self.env.now
         self.slots.release(request)
-        stats = self.stats
-        stats.sojourn.add(now - arrived)
-        stats.in_system.add(now, -1)
-        stats.busy.add(now, -1)
+        self.stats.finish(arrived, self.env.now)

@@ -7,9 +7,32 @@ figures (and the same checks: Little's law, conservation of arrivals) apply to a
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
 from simulator.metrics import Level, Tally
 
-__all__ = ["StationStats"]
+__all__ = ["StationStats", "acquire"]
+
+
+def acquire(
+    env: simpy.Environment, resource: simpy.Resource, until: float
+) -> Generator[Any, Any, Any]:
+    """Request one unit of ``resource``, waiting no later than ``until``.
+
+    Returns:
+        The granted request (release it with ``resource.release``), or None when the
+        time ran out first, in which case the request has been withdrawn.
+    """
+    request = resource.request()
+    if not request.triggered:  # only a request that must queue is raced against a clock
+        granted = yield request | env.timeout(max(until - env.now, 0.0))
+        if request not in granted:
+            request.cancel()
+            return None
+    return request
 
 
 class StationStats:
@@ -45,6 +68,30 @@ class StationStats:
         self.sojourn = Tally()
         self.arrivals = self.served = self.rejected = self.timed_out = self.abandoned = 0
         self.carried_in = 0
+
+    def arrive(self, now: float) -> None:
+        """A request joins the station (queue or service)."""
+        self.arrivals += 1
+        self.in_system.add(now, 1)
+
+    def begin(self, arrived: float, now: float) -> None:
+        """A request that arrived at ``arrived`` starts service at ``now``."""
+        self.wait.add(now - arrived)
+        self.busy.add(now, 1)
+
+    def finish(self, arrived: float, now: float) -> None:
+        """A request in service leaves at ``now``."""
+        self.sojourn.add(now - arrived)
+        self.in_system.add(now, -1)
+        self.busy.add(now, -1)
+
+    def leave_queue(self, now: float, by_user: bool) -> None:
+        """A waiting request leaves unserved: the user gave up, or the station's timeout."""
+        if by_user:
+            self.abandoned += 1
+        else:
+            self.timed_out += 1
+        self.in_system.add(now, -1)
 
     def reset(self, now: float) -> None:
         """Forget everything observed before ``now`` (end of warm-up); levels keep going.
