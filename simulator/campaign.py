@@ -16,10 +16,10 @@ from typing import Any
 
 import simpy
 
-from simulator.components.cache import Cache
+from simulator.components.cache import Cache, NoCache
 from simulator.components.database import Database
 from simulator.components.fulfilment import Fulfilment
-from simulator.components.gateway import Gateway
+from simulator.components.gateway import Gateway, NoGateway
 from simulator.components.inventory import Inventory
 from simulator.components.payment import PaymentChannel
 from simulator.components.station import StationStats
@@ -27,6 +27,7 @@ from simulator.metrics import IntervalCounter
 from simulator.result import SimulationResult, summarise
 from simulator.scenario.loader import load_scenario
 from simulator.scenario.schema import Scenario
+from simulator.scale import apply_scale
 from simulator.session import Shop
 from simulator.streams import Streams
 from simulator.traffic import arrival_times
@@ -42,7 +43,7 @@ class Campaign:
     scenario: Scenario
     env: simpy.Environment
     streams: Streams
-    gateway: Gateway
+    gateway: Gateway | NoGateway
     cache: Cache
     database: Database
     inventory: Inventory
@@ -54,7 +55,7 @@ class Campaign:
     def stations(self) -> list[StationStats]:
         """Every queueing station's statistics, in flow order."""
         return [
-            self.gateway.stats,
+            *([self.gateway.stats] if self.gateway.stats else []),
             self.database.stats,
             *(c.stats for c in self.payment),
             *(w.stats for w in self.fulfilment.warehouses),
@@ -62,12 +63,22 @@ class Campaign:
 
 
 def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
-    """Assemble the shop for one replication; the arrival process is started."""
+    """Assemble the shop for one replication; the arrival process is started.
+
+    The campaign's ``scenario`` is the one actually simulated: ``scale`` applied.
+    """
+    scenario = apply_scale(scenario)
     env = simpy.Environment()
     streams = Streams(seed, replication)
     interval = scenario.timeseries_interval_s
-    gateway = Gateway(env, scenario.gateway, streams, interval)
-    cache = Cache(scenario.cache, streams, interval)
+    gateway = (
+        NoGateway()
+        if scenario.gateway is None
+        else Gateway(env, scenario.gateway, streams, interval)
+    )
+    cache = (
+        NoCache(interval) if scenario.cache is None else Cache(scenario.cache, streams, interval)
+    )
     database = Database(env, scenario.database, streams, interval)
     inventory = Inventory(scenario.inventory, scenario.catalogue.items, streams)
     payment = [PaymentChannel(env, c, streams, interval) for c in scenario.payment.channels]
@@ -137,4 +148,4 @@ def simulate(
     campaign = build(scenario, seed, replication)
     campaign.env.run(until=campaign.shop.all_done)
     campaign.fulfilment.close()
-    return summarise(campaign, seed, replication)
+    return summarise(campaign, scenario, seed, replication)

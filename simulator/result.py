@@ -95,12 +95,22 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def summarise(campaign: Campaign, seed: int, replication: int) -> SimulationResult:
-    """Collect a finished campaign's figures into a :class:`SimulationResult`."""
+def summarise(
+    campaign: Campaign, declared: Scenario, seed: int, replication: int
+) -> SimulationResult:
+    """Collect a finished campaign's figures into a :class:`SimulationResult`.
+
+    Args:
+        campaign: the finished campaign (its scenario is the one simulated).
+        declared: the scenario as given, before ``scale`` was applied.
+        seed: the run's seed.
+        replication: the replication index.
+    """
     scenario, shop, env = campaign.scenario, campaign.shop, campaign.env
+    money = 1 / declared.scale  # money totals are reported at the declared size
     interval = scenario.timeseries_interval_s
     end_s = env.now
-    live = [campaign.gateway.stats, campaign.database.stats, *(c.stats for c in campaign.payment)]
+    live = [s for s in campaign.stations() if not s.name.startswith("warehouse.")]
     stations = {s.name: s.summary(end_s) for s in live}
     for warehouse in campaign.fulfilment.warehouses:
         stations[warehouse.stats.name] = warehouse.stats.summary(warehouse.closed_at)
@@ -120,7 +130,8 @@ def summarise(campaign: Campaign, seed: int, replication: int) -> SimulationResu
         "sessions": sessions,
         "outcomes": {o.label: shop.outcomes[o] for o in Outcome},
         "orders": orders,
-        "gmv": shop.gmv_cny,
+        "scale": declared.scale,
+        "gmv": shop.gmv_cny * money,
         "aov": _ratio(shop.gmv_cny, orders),
         "conversion_rate": _ratio(orders, sessions),
         "checkout_latency_ms": _quantiles(shop.checkout_latency, 0.5, 0.95, 0.99),
@@ -152,13 +163,13 @@ def summarise(campaign: Campaign, seed: int, replication: int) -> SimulationResu
             "events": _events_scheduled(env),
         },
         "provenance": {
-            "scenario": scenario.model_dump(mode="json"),
+            "scenario": declared.model_dump(mode="json"),
             "seed": seed,
             "replication": replication,
             "versions": _versions(),
         },
     }
-    return SimulationResult(scenario, summary, _timeseries(campaign, end_s))
+    return SimulationResult(declared, summary, _timeseries(campaign, end_s, money))
 
 
 def _events_scheduled(env: Any) -> int | None:
@@ -167,7 +178,7 @@ def _events_scheduled(env: Any) -> int | None:
     return next(counter) if counter is not None else None
 
 
-def _timeseries(campaign: Campaign, end_s: float) -> pd.DataFrame:
+def _timeseries(campaign: Campaign, end_s: float, money: float) -> pd.DataFrame:
     scenario, shop = campaign.scenario, campaign.shop
     interval = scenario.timeseries_interval_s
     n = max(math.ceil(end_s / interval), math.ceil(scenario.duration_s / interval))
@@ -191,14 +202,18 @@ def _timeseries(campaign: Campaign, end_s: float) -> pd.DataFrame:
         columns["db_qps"] = queries / interval
         columns["db_pool_timeouts"] = database.pool_timeouts.padded(n).astype(np.int64)
         columns["db_utilisation"] = _utilisation(database.stats, n, interval, end_s)
-        columns["gateway_utilisation"] = _utilisation(campaign.gateway.stats, n, interval, end_s)
+        columns["gateway_utilisation"] = (
+            _utilisation(campaign.gateway.stats, n, interval, end_s)
+            if campaign.gateway.stats
+            else np.full(n, np.nan)
+        )
         attempts = sum(c.attempts.padded(n) for c in campaign.payment)
         successes = sum(c.successes.padded(n) for c in campaign.payment)
         columns["payment_attempts"] = attempts.astype(np.int64)
         columns["payment_successes"] = successes.astype(np.int64)
         columns["payment_success_rate"] = successes / attempts
     columns["orders"] = shop.outcome_series[Outcome.ORDERED].padded(n).astype(np.int64)
-    columns["gmv_cny"] = shop.gmv_series.padded(n)
+    columns["gmv_cny"] = shop.gmv_series.padded(n) * money
     return pd.DataFrame(columns)
 
 

@@ -103,7 +103,7 @@ class Shop:
         env = self.env
         pauses = user.pauses_s
         patience = user.patience_s
-        for i, item in enumerate(user.items):
+        for i, item in enumerate(user.pages):
             if i:
                 yield env.timeout(pauses[i - 1])
             failed = yield from self._page(item, patience)
@@ -111,10 +111,11 @@ class Shop:
                 return failed
         if user.plan in _ENDS_BEFORE_CART:
             return _ENDS_BEFORE_CART[user.plan]
-        yield env.timeout(pauses[-1])
-        failed = yield from self._add_to_cart(patience)
-        if failed is not None:
-            return failed
+        if user.pages:  # a user who skipped browsing arrives with the cart filled
+            yield env.timeout(pauses[-1])
+            failed = yield from self._add_to_cart(patience)
+            if failed is not None:
+                return failed
         if user.plan == LEAVE_CART:
             return Outcome.CART_ABANDONED
         return (yield from self._checkout(user))
@@ -155,7 +156,7 @@ class Shop:
     def _checkout(self, user: User) -> Generator[Any, Any, Outcome]:
         """Place the order (stock, order write), then pay; record the checkout latency."""
         env, gateway, inventory = self.env, self.gateway, self.inventory
-        item = user.items[-1]
+        item = user.item
         started = env.now
         deadline = started + user.patience_s
         failed, worker = yield from gateway.enter(deadline)

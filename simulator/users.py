@@ -33,10 +33,12 @@ class User:
     """One visitor's intentions, fixed at arrival."""
 
     segment: int
-    items: list[int]
-    """Items viewed, in order; the last one is the one put in the cart."""
+    pages: list[int]
+    """Items whose pages are viewed, in order (empty when the user skips browsing)."""
+    item: int
+    """The item put in the cart: the last one viewed."""
     pauses_s: list[float]
-    """Think time before each step after the landing page."""
+    """Think time before each page after the landing page, and before add-to-cart."""
     plan: int
     basket_cny: float
     patience_s: float
@@ -82,6 +84,7 @@ class Population:
             p_more = 1 - 1 / s.pages_mean  # chance of one more page: geometric >= 1
             self._by_segment.append(
                 (
+                    s.skip_browsing,
                     s.bounce_rate,
                     s.add_to_cart_rate,
                     s.checkout_rate,
@@ -96,21 +99,26 @@ class Population:
         """The next arriving user."""
         u = self._uniform
         segment = bisect.bisect_right(self._segment_cdf, u())
-        bounce, cart, checkout, log_more, think, basket, patience = self._by_segment[segment]
+        skip, bounce, cart, checkout, log_more, think, basket, patience = self._by_segment[segment]
         # A fixed number of uniform draws per user, whatever the branch, keeps the users
         # aligned across scenarios that change one probability.
         u_bounce, u_pages, u_cart, u_checkout = u(), u(), u(), u()
-        if u_bounce < bounce:
+        buys = u_checkout < checkout
+        if skip:
+            pages, plan = 0, (BUY if buys else LEAVE_CART)
+        elif u_bounce < bounce:
             pages, plan = 1, BOUNCE
         else:
             pages = 1 if log_more is None else 1 + int(math.log(1.0 - u_pages) / log_more)
-            plan = BROWSE if u_cart >= cart else (LEAVE_CART if u_checkout >= checkout else BUY)
+            plan = BROWSE if u_cart >= cart else (BUY if buys else LEAVE_CART)
         item = self._item
-        items = [item() for _ in range(pages)]
-        steps = pages - 1 + (plan >= LEAVE_CART)  # pauses before later pages and the cart
+        viewed = [item() for _ in range(pages)]
+        # pauses before each later page and before the add-to-cart request
+        steps = max(pages - 1, 0) + (plan >= LEAVE_CART and pages > 0)
         return User(
             segment=segment,
-            items=items,
+            pages=viewed,
+            item=viewed[-1] if viewed else item(),
             pauses_s=[think() for _ in range(steps)],
             plan=plan,
             basket_cny=basket(),

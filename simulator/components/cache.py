@@ -18,7 +18,7 @@ from simulator.scenario.distributions import make_sampler
 from simulator.scenario.schema import Cache as CacheConfig
 from simulator.streams import Streams
 
-__all__ = ["Cache"]
+__all__ = ["Cache", "NoCache"]
 
 
 class Cache:
@@ -61,3 +61,21 @@ class Cache:
     def miss_count(self) -> int:
         """Misses so far."""
         return int(sum(self.misses.values))
+
+
+class NoCache(Cache):
+    """No cache: every read goes to the database; no hits or misses are counted."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.ttl_s = 0.0
+        self.latency = lambda: 0.0
+        self.expires_at = {}
+        self.hits = IntervalCounter(interval_s)
+        self.misses = IntervalCounter(interval_s)
+
+    def get(self, key: int, now: float) -> bool:
+        """Always a miss (not counted: there is no cache to miss)."""
+        return False
+
+    def put(self, key: int, now: float) -> None:
+        """Nothing to write."""

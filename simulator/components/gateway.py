@@ -21,7 +21,7 @@ from simulator.scenario.distributions import make_sampler
 from simulator.scenario.schema import Gateway as GatewayConfig
 from simulator.streams import Streams
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "NoGateway"]
 
 _REJECTED = Outcome.REJECTED
 _ABANDONED = Outcome.ABANDONED
@@ -79,3 +79,24 @@ class Gateway:
         self.workers.release(request)
         self.stats.served += 1
         self.stats.finish(request.arrived_at, self.env.now)
+
+
+class NoGateway:
+    """No entry tier: requests go straight to the services (for reduced scenarios)."""
+
+    stats = None
+
+    @staticmethod
+    def service_time() -> float:
+        """No worker time."""
+        return 0.0
+
+    @staticmethod
+    def enter(deadline: float) -> Generator[Any, Any, tuple[Outcome | None, Any]]:
+        """Admit at once."""
+        return None, None
+        yield  # a generator, like Gateway.enter
+
+    @staticmethod
+    def leave(request: Any) -> None:
+        """Nothing to give back."""

@@ -146,6 +146,12 @@ class Segment(_Model):
     name: Name = Field(description="Segment name, e.g. new, returning, member.")
     share: Fraction = Field(description="Fraction of arriving users in this segment.")
     bounce_rate: Fraction = Field(description="Fraction who leave after the landing page.")
+    skip_browsing: bool = Field(
+        default=False,
+        description="The user arrives with the item already in the cart and goes straight "
+        "to checkout (a presale balance payment, a pre-loaded flash-sale cart): no pages, "
+        "no add-to-cart request; bounce_rate and add_to_cart_rate are not used.",
+    )
     pages_mean: float = Field(
         default=3.0,
         ge=1,
@@ -297,6 +303,15 @@ class Scenario(_Model):
         description="Users arrive during [0, duration_s); the run then continues until "
         "every session has ended.",
     )
+    scale: float = Field(
+        default=1.0,
+        gt=0,
+        description="Simulate a sale this many times the size: arrival rates, capacities "
+        "(workers, queue limits, pool, channel slots, pickers) and stock are multiplied by "
+        "it, cache TTLs divided by it, and money totals divided by it again in the "
+        "results. Write 1/10 for a ten times smaller sale. See docs on which KPIs stay "
+        "stable.",
+    )
     warmup_s: float = Field(
         default=0,
         ge=0,
@@ -309,8 +324,13 @@ class Scenario(_Model):
     traffic: Traffic = Field(description="The arrival process.")
     segments: list[Segment] = Field(min_length=1, description="User segments; shares sum to 1.")
     catalogue: Catalogue = Field(default_factory=Catalogue, description="Items and popularity.")
-    gateway: Gateway = Field(description="Entry tier.")
-    cache: Cache = Field(description="Cache in front of the database.")
+    gateway: Gateway | None = Field(
+        description="Entry tier; null switches it off (requests go straight to the services)."
+    )
+    cache: Cache | None = Field(
+        description="Cache in front of the database; null switches it off (every page "
+        "read goes to the database)."
+    )
     database: Database = Field(description="Database and its connection pool.")
     inventory: Inventory = Field(default_factory=Inventory, description="Stock.")
     payment: Payment = Field(description="Payment channels.")
@@ -320,6 +340,19 @@ class Scenario(_Model):
     @classmethod
     def _segment_shares(cls, segments: list[Segment]) -> list[Segment]:
         return _shares_sum_to_one(segments, "segment")
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _fraction(cls, value: object) -> object:
+        if isinstance(value, str) and "/" in value:
+            top, _, bottom = value.partition("/")
+            try:
+                return float(top) / float(bottom)
+            except (ValueError, ZeroDivisionError):
+                raise ValueError(
+                    f"expected a number or a fraction like 1/10, got {value!r}"
+                ) from None
+        return value
 
     @field_validator("timeseries_interval_s")
     @classmethod
