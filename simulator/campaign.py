@@ -123,7 +123,10 @@ def _arrive(
 
 def _end_warmup(campaign: Campaign) -> None:
     now = campaign.env.now
-    for station in campaign.stations():
+    warehouses = campaign.fulfilment.warehouses
+    for warehouse in warehouses:
+        warehouse.reset(now)
+    for station in campaign.stations()[: -len(warehouses)]:
         station.reset(now)
 
 

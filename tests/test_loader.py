@@ -258,3 +258,13 @@ def test_shipped_presets_validate():
     """Every shipped scenario is valid."""
     for path in sorted(SCENARIOS.glob("*.yaml")):
         assert load_scenario(path).description.strip(), path
+
+
+def test_extends_replaces_a_distribution_whole(tmp_path):
+    """A child's distribution replaces the parent's; fields of the old family do not linger."""
+    write_small(tmp_path, "parent.yaml")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: parent.yaml\ncache:\n  latency_ms: {dist: exponential, mean: 3}\n")
+    scenario = load_scenario(child)
+    assert scenario.cache.latency_ms.dist == "exponential"
+    assert scenario.cache.latency_ms.average() == 3

@@ -38,7 +38,9 @@ class Warehouse:
             config.pick_time_s, streams.generator(f"warehouse.{config.name}.pick")
         )
         self.free_at = [0.0] * config.pickers  # a heap: when each station is next free
-        self.pending: list[float] = []  # a heap: finish times of orders still inside
+        # A heap of future changes, (time, +1) when picking starts, (time, -1) when an
+        # order leaves: applied in time order as the clock passes them.
+        self.pending: list[tuple[float, int]] = []
         self.stats = StationStats(f"warehouse.{config.name}", config.pickers)
         self.closed_at = 0.0
 
@@ -50,23 +52,34 @@ class Warehouse:
         start = max(now, self.free_at[0])
         finish = start + self.pick_time()
         heapq.heapreplace(self.free_at, finish)
-        heapq.heappush(self.pending, finish)
+        if start > now:
+            heapq.heappush(self.pending, (start, 1))
+        else:
+            stats.busy.add(now, 1)
+        heapq.heappush(self.pending, (finish, -1))
         stats.wait.add(start - now)
         stats.sojourn.add(finish - now)
         return finish
 
     def _settle(self, now: float) -> StationStats:
-        """Account, in time order, for the orders that left before ``now``."""
+        """Account, in time order, for the starts and departures up to ``now``."""
         stats, pending = self.stats, self.pending
-        while pending and pending[0] <= now:
-            done = heapq.heappop(pending)
-            stats.served += 1
-            stats.in_system.add(done, -1)
+        while pending and pending[0][0] <= now:
+            when, change = heapq.heappop(pending)
+            stats.busy.add(when, change)
+            if change < 0:
+                stats.served += 1
+                stats.in_system.add(when, -1)
         return stats
+
+    def reset(self, now: float) -> None:
+        """End of warm-up: account for departures up to ``now``, then restart statistics."""
+        self._settle(now)
+        self.stats.reset(now)
 
     def close(self) -> float:
         """Let every order leave; return when the last one did."""
-        self.closed_at = max(self.pending, default=self.stats.in_system.last)
+        self.closed_at = max((t for t, _ in self.pending), default=self.stats.in_system.last)
         self._settle(self.closed_at)
         return self.closed_at
 

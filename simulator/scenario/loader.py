@@ -164,11 +164,17 @@ def _read_file(path: Path) -> _Document:
 
 
 def _merge(base: _Document, child: _Document) -> _Document:
-    """Deep-merge ``child`` over ``base``: mappings merge, anything else is replaced."""
+    """Deep-merge ``child`` over ``base``: mappings merge, anything else is replaced.
+
+    A distribution (a mapping with a ``dist`` key) is one value, not a mapping of fields:
+    a child that gives ``dist`` replaces the parent's whole distribution, so that
+    ``{dist: exponential, mean: 5}`` over ``{dist: deterministic, value: 0}`` does not
+    leave a stray ``value`` behind.
+    """
     positions = dict(base.positions)
 
     def merge(a: Any, b: Any, path: PathKey) -> Any:
-        if isinstance(a, dict) and isinstance(b, dict):
+        if isinstance(a, dict) and isinstance(b, dict) and "dist" not in b:
             out = dict(a)
             for key, value in b.items():
                 out[key] = merge(a[key], value, path + (key,)) if key in a else value
