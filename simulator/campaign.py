@@ -25,9 +25,9 @@ from simulator.components.payment import PaymentChannel
 from simulator.components.station import StationStats
 from simulator.metrics import IntervalCounter
 from simulator.result import SimulationResult, summarise
+from simulator.scale import apply_scale
 from simulator.scenario.loader import load_scenario
 from simulator.scenario.schema import Scenario
-from simulator.scale import apply_scale
 from simulator.session import Shop
 from simulator.streams import Streams
 from simulator.traffic import arrival_times
