@@ -51,6 +51,7 @@ class Campaign:
     fulfilment: Fulfilment
     shop: Shop
     arrivals: IntervalCounter
+    sessions_ended_at_s: float = 0.0
 
     def stations(self) -> list[StationStats]:
         """Every queueing station's statistics, in flow order."""
@@ -149,6 +150,12 @@ def simulate(
         scenario = load_scenario(scenario)
     seed = scenario.seed if seed is None else seed
     campaign = build(scenario, seed, replication)
-    campaign.env.run(until=campaign.shop.all_done)
+    env = campaign.env
+    env.run(until=campaign.shop.all_done)
+    campaign.sessions_ended_at_s = env.now
+    # Payments whose users stopped waiting may still be processing: let them finish so
+    # every station ends empty and its books close.
+    while any(channel.stats.in_system.level for channel in campaign.payment):
+        env.step()
     campaign.fulfilment.close()
     return summarise(campaign, scenario, seed, replication)

@@ -79,12 +79,58 @@ def run(
 
 @app.command()
 def validate(
-    scenario: Annotated[str, typer.Argument(help="Scenario file or preset name.")],
+    scenario: Annotated[
+        str | None, typer.Argument(help="Scenario file or preset name to check.")
+    ] = None,
     set_: SetOption = None,
+    theory: Annotated[
+        bool, typer.Option("--theory", help="Run the queueing-theory validation suite.")
+    ] = False,
+    replications: Annotated[
+        int, typer.Option("-r", "--replications", min=2, help="Replications per case.")
+    ] = 10,
 ) -> None:
-    """Check a scenario file; exit 0 when it is valid, 2 when it is not."""
+    """Check a scenario file (exit 0 valid, 2 not), or with --theory validate the model."""
+    if theory:
+        _theory_table(replications)
+        return
+    if scenario is None:
+        _err.print("give a SCENARIO to check, or --theory to run the validation suite")
+        raise typer.Exit(2)
     loaded = _load(scenario, set_)
     _out.print(f"{scenario}: valid scenario '{loaded.name}'")
+
+
+def _theory_table(replications: int) -> None:
+    from rich.progress import Progress
+
+    from simulator.validation import run_validation
+
+    with Progress(transient=True, console=_err) as bar:
+        task = bar.add_task("validating", total=None)
+        table = run_validation(
+            replications, progress=lambda text: bar.update(task, description=text)
+        )
+    level = table["ci_level"].iloc[0]
+    out = Table(title=f"Model vs queueing theory ({replications} replications, CI {level:.2%})")
+    for column in ("case", "theory", "simulated", "CI", "result"):
+        out.add_column(column, justify="left" if column == "case" else "right")
+    for row in table.itertuples():
+        out.add_row(
+            row.case,
+            f"{row.theory:.4f}",
+            f"{row.simulated:.4f}",
+            f"[{row.ci_low:.4f}, {row.ci_high:.4f}]",
+            "pass" if row.passed else "[bold red]FAIL[/]",
+        )
+    _out.print(out)
+    failed = int((~table["passed"]).sum())
+    _out.print(
+        f"{len(table) - failed}/{len(table)} checks inside their confidence intervals; a "
+        f"correct model passes all of them with probability >= 95% (Bonferroni)."
+    )
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("list")

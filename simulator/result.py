@@ -144,6 +144,8 @@ def summarise(
         "cache_misses": misses,
         "db_peak_qps": max(database.queries.values, default=0) / interval,
         "db_queries": int(sum(database.queries.values)),
+        "db_reads": database.reads,
+        "db_writes": database.writes,
         "db_pool_timeouts": int(sum(database.pool_timeouts.values)),
         "payment_success_rate": _ratio(successes, attempts),
         "payment_attempts": int(attempts),
@@ -158,7 +160,8 @@ def summarise(
         "items_sold_out": campaign.inventory.items_sold_out,
         "stations": stations,
         "run": {
-            "sessions_ended_at_s": end_s,
+            "sessions_ended_at_s": campaign.sessions_ended_at_s,
+            "stations_idle_at_s": end_s,
             "last_delivery_at_s": campaign.fulfilment.last_delivery_s,
             "events": _events_scheduled(env),
         },

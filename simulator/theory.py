@@ -7,7 +7,16 @@ Erlang's C formula and whose mean wait follows from it.
 
 from __future__ import annotations
 
-__all__ = ["erlang_b", "erlang_c", "mmc_mean_wait", "ttl_hit_ratio"]
+__all__ = [
+    "erlang_b",
+    "erlang_c",
+    "md1_mean_wait",
+    "mmc_mean_wait",
+    "mmck_blocking",
+    "mmck_mean_wait",
+    "mmck_probabilities",
+    "ttl_hit_ratio",
+]
 
 
 def erlang_b(servers: int, offered_load: float) -> float:
@@ -44,3 +53,33 @@ def ttl_hit_ratio(request_rate: float, ttl: float) -> float:
     """
     hits = request_rate * ttl
     return hits / (1 + hits)
+
+
+def mmck_probabilities(arrival_rate: float, mean_service: float, servers: int, capacity: int):
+    """Stationary distribution p_0..p_K of M/M/c/K (K = capacity, servers + waiting room)."""
+    offered = arrival_rate * mean_service
+    weights = [1.0]
+    for n in range(1, capacity + 1):
+        weights.append(weights[-1] * offered / min(n, servers))
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def mmck_blocking(arrival_rate: float, mean_service: float, servers: int, capacity: int) -> float:
+    """Probability that an arrival finds M/M/c/K full and is turned away (p_K)."""
+    return mmck_probabilities(arrival_rate, mean_service, servers, capacity)[-1]
+
+
+def mmck_mean_wait(arrival_rate: float, mean_service: float, servers: int, capacity: int) -> float:
+    """Mean time in queue of admitted arrivals: Lq / (lambda (1 - p_K)) by Little's law."""
+    p = mmck_probabilities(arrival_rate, mean_service, servers, capacity)
+    queue = sum((n - servers) * pn for n, pn in enumerate(p) if n > servers)
+    return queue / (arrival_rate * (1 - p[-1]))
+
+
+def md1_mean_wait(arrival_rate: float, service: float) -> float:
+    """Mean time in queue of M/D/1 (Pollaczek-Khinchine with zero service variance)."""
+    rho = arrival_rate * service
+    if rho >= 1:
+        raise ValueError(f"unstable: utilisation {rho} >= 1")
+    return rho * service / (2 * (1 - rho))

@@ -53,13 +53,17 @@ class Database:
         self.stats = StationStats("database", config.pool_size, interval_s)
         self.queries = IntervalCounter(interval_s)
         self.pool_timeouts = IntervalCounter(interval_s)
+        self.reads = 0
+        self.writes = 0
 
     def read(self, deadline: float) -> Generator[Any, Any, Outcome | None]:
         """Run one read query; see :meth:`query`."""
+        self.reads += 1
         return self.query(self.read_time(), deadline)
 
     def write(self, deadline: float) -> Generator[Any, Any, Outcome | None]:
         """Run one write (order creation); see :meth:`query`."""
+        self.writes += 1
         return self.query(self.write_time(), deadline)
 
     def query(self, service_s: float, deadline: float) -> Generator[Any, Any, Outcome | None]:
@@ -80,7 +84,7 @@ class Database:
         request = yield from acquire(env, pool, min(give_up, deadline))
         if request is None:
             by_user = deadline < give_up
-            stats.leave_queue(env.now, by_user)
+            stats.leave_queue(now, env.now, by_user)
             if by_user:
                 return _ABANDONED
             self.pool_timeouts.add(env.now)

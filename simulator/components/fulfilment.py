@@ -59,6 +59,7 @@ class Warehouse:
         heapq.heappush(self.pending, (finish, -1))
         stats.wait.add(start - now)
         stats.sojourn.add(finish - now)
+        stats.time_in_system += finish - now
         return finish
 
     def _settle(self, now: float) -> StationStats:

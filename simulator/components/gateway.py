@@ -68,7 +68,7 @@ class Gateway:
         stats.arrive(now)
         request = yield from acquire(env, workers, deadline)
         if request is None:
-            stats.leave_queue(env.now, by_user=True)
+            stats.leave_queue(now, env.now, by_user=True)
             return _ABANDONED, None
         request.arrived_at = now
         stats.begin(now, env.now)

@@ -75,7 +75,7 @@ class PaymentChannel:
         request = yield from acquire(env, slots, limit)
         if request is None:
             by_user = limit < give_up
-            stats.leave_queue(env.now, by_user)
+            stats.leave_queue(now, env.now, by_user)
             return self._answer_for(by_user)
         start = env.now
         stats.begin(now, start)

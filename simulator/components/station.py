@@ -53,6 +53,7 @@ class StationStats:
         "timed_out",
         "abandoned",
         "carried_in",
+        "time_in_system",
         "wait",
         "sojourn",
         "in_system",
@@ -68,6 +69,7 @@ class StationStats:
         self.sojourn = Tally()
         self.arrivals = self.served = self.rejected = self.timed_out = self.abandoned = 0
         self.carried_in = 0
+        self.time_in_system = 0.0  # summed over every departure, served or not
 
     def arrive(self, now: float) -> None:
         """A request joins the station (queue or service)."""
@@ -81,16 +83,19 @@ class StationStats:
 
     def finish(self, arrived: float, now: float) -> None:
         """A request in service leaves at ``now``."""
-        self.sojourn.add(now - arrived)
+        stay = now - arrived
+        self.sojourn.add(stay)
+        self.time_in_system += stay
         self.in_system.add(now, -1)
         self.busy.add(now, -1)
 
-    def leave_queue(self, now: float, by_user: bool) -> None:
+    def leave_queue(self, arrived: float, now: float, by_user: bool) -> None:
         """A waiting request leaves unserved: the user gave up, or the station's timeout."""
         if by_user:
             self.abandoned += 1
         else:
             self.timed_out += 1
+        self.time_in_system += now - arrived
         self.in_system.add(now, -1)
 
     def reset(self, now: float) -> None:
@@ -101,6 +106,7 @@ class StationStats:
         """
         self.carried_in = round(self.in_system.level)
         self.arrivals = self.served = self.rejected = self.timed_out = self.abandoned = 0
+        self.time_in_system = 0.0
         self.wait.reset()
         self.sojourn.reset()
         self.in_system.reset(now)
@@ -126,6 +132,8 @@ class StationStats:
             "wait_p95_s": self.wait.quantile(0.95),
             "waited_fraction": 1 - self.wait.zeros / self.wait.count if self.wait.count else None,
             "sojourn_mean_s": self.sojourn.mean,
+            "entered": self.carried_in + self.arrivals - self.rejected,
+            "time_in_system_s": self.time_in_system,
             "mean_in_system": self.in_system.mean(now),
             "utilisation": self.busy.mean(now) / self.servers,
             "observed_s": now - self.in_system.since,
