@@ -155,7 +155,7 @@ def simulate(
     campaign.sessions_ended_at_s = env.now
     # Payments whose users stopped waiting may still be processing: let them finish so
     # every station ends empty and its books close.
-    while any(channel.stats.in_system.level for channel in campaign.payment):
+    while any(channel.stats.inside for channel in campaign.payment):
         env.step()
     campaign.fulfilment.close()
     return summarise(campaign, scenario, seed, replication)

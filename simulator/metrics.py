@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-__all__ = ["IntervalCounter", "IntervalQuantiles", "Level", "Tally"]
+__all__ = ["IntervalCounter", "IntervalQuantiles", "Level", "Tally", "spread"]
 
 # Relative accuracy of the quantile sketch: a reported quantile is within 0.5% of a
 # value that lies at that rank (DDSketch, Masson et al., VLDB 2019).
@@ -28,53 +28,80 @@ _TINY = 1e-9  # values at or below this (e.g. a zero wait) share one bucket, rep
 
 
 class Tally:
-    """Per-observation statistics: count, mean, standard deviation, min, max, quantiles."""
+    """Per-observation statistics: count, mean, standard deviation, min, max, quantiles.
 
-    __slots__ = ("count", "total", "_mean", "_m2", "minimum", "maximum", "zeros", "_buckets")
+    Zeros (a request served at once waits 0 s) are common and are counted apart, which
+    keeps :meth:`add_zero` to one increment on the hot path.
+    """
+
+    __slots__ = ("zeros", "_n", "_mean", "_m2", "_minimum", "maximum", "_buckets")
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         """Forget every observation (used at the end of a warm-up period)."""
-        self.count = 0
-        self.total = 0.0
-        self._mean = 0.0
-        self._m2 = 0.0  # Welford's running sum of squared deviations: stable for the std
-        self.minimum = math.inf
-        self.maximum = -math.inf
         self.zeros = 0
+        self._n = 0  # positive observations; Welford's mean and squared deviations of them
+        self._mean = 0.0
+        self._m2 = 0.0
+        self._minimum = math.inf
+        self.maximum = -math.inf
         self._buckets: dict[int, int] = {}
+
+    def add_zero(self) -> None:
+        """Record an observation of 0."""
+        self.zeros += 1
 
     def add(self, x: float) -> None:
         """Record one observation (non-negative)."""
-        n = self.count = self.count + 1
-        self.total += x
+        if x <= _TINY:
+            self.zeros += 1
+            return
+        n = self._n = self._n + 1
         delta = x - self._mean
         self._mean += delta / n
         self._m2 += delta * (x - self._mean)
-        if x < self.minimum:
-            self.minimum = x
+        if x < self._minimum:
+            self._minimum = x
         if x > self.maximum:
             self.maximum = x
-        if x <= _TINY:
-            self.zeros += 1
-        else:
-            key = math.ceil(math.log(x) * _INV_LOG_GAMMA)
-            buckets = self._buckets
-            buckets[key] = buckets.get(key, 0) + 1
+        key = math.ceil(math.log(x) * _INV_LOG_GAMMA)
+        buckets = self._buckets
+        buckets[key] = buckets.get(key, 0) + 1
+
+    @property
+    def count(self) -> int:
+        """Number of observations."""
+        return self._n + self.zeros
+
+    @property
+    def total(self) -> float:
+        """Sum of the observations."""
+        return self._mean * self._n
+
+    @property
+    def minimum(self) -> float:
+        """Smallest observation (inf when there are none)."""
+        return 0.0 if self.zeros else self._minimum
 
     @property
     def mean(self) -> float:
         """Mean of the observations (nan when there are none)."""
-        return self.total / self.count if self.count else math.nan
+        count = self.count
+        return self._mean * self._n / count if count else math.nan
 
     @property
     def std(self) -> float:
         """Sample standard deviation (nan with fewer than two observations)."""
-        if self.count < 2:
+        count = self.count
+        if count < 2:
             return math.nan
-        return math.sqrt(self._m2 / (self.count - 1))
+        if not self.zeros:
+            return math.sqrt(self._m2 / (count - 1))
+        # Chan et al.'s parallel combination of the positive group with the zeros.
+        m2 = self._m2 + self._mean**2 * self._n * self.zeros / count
+        return math.sqrt(m2 / (count - 1))
 
     def quantile(self, q: float) -> float:
         """The q-quantile (0 <= q <= 1), within 0.5% relative error; nan when empty.
@@ -82,11 +109,12 @@ class Tally:
         It is the value at rank floor(q * (count - 1)) of the sorted observations, to
         within the sketch's accuracy; the maximum is exact.
         """
-        if not self.count:
+        count = self.count
+        if not count:
             return math.nan
-        rank = q * (self.count - 1)
-        if rank >= self.count - 1:
-            return self.maximum
+        rank = q * (count - 1)
+        if rank >= count - 1:
+            return max(self.maximum, 0.0)
         seen = self.zeros
         if rank < seen:
             return 0.0
@@ -94,8 +122,24 @@ class Tally:
             seen += self._buckets[key]
             if rank < seen:
                 value = 2 * _GAMMA**key / (_GAMMA + 1)
-                return min(max(value, self.minimum), self.maximum)
+                return min(max(value, self._minimum), self.maximum)
         return self.maximum
+
+
+def spread(
+    intervals: list[float], width: float, start: float, end: float, amount_per_s: float
+) -> None:
+    """Add ``amount_per_s * time`` over [start, end) to per-interval totals of ``width``."""
+    first, last = int(start / width), int(end / width)
+    if last >= len(intervals):
+        intervals.extend([0.0] * (last + 1 - len(intervals)))
+    if first == last:
+        intervals[first] += amount_per_s * (end - start)
+        return
+    intervals[first] += amount_per_s * ((first + 1) * width - start)
+    for i in range(first + 1, last):
+        intervals[i] += amount_per_s * width
+    intervals[last] += amount_per_s * (end - last * width)
 
 
 class Level:
@@ -129,25 +173,12 @@ class Level:
             span = now - self.last
             self.area += level * span
             if self._inv:
-                self._spread(self.last, now, level)
+                spread(self.intervals, self._width, self.last, now, level)
         self.last = now
         level += delta
         self.level = level
         if level > self.peak:
             self.peak = level
-
-    def _spread(self, start: float, end: float, level: float) -> None:
-        inv, width, intervals = self._inv, self._width, self.intervals
-        first, last = int(start * inv), int(end * inv)
-        if last >= len(intervals):
-            intervals.extend([0.0] * (last + 1 - len(intervals)))
-        if first == last:
-            intervals[first] += level * (end - start)
-            return
-        intervals[first] += level * ((first + 1) * width - start)
-        for i in range(first + 1, last):
-            intervals[i] += level * width
-        intervals[last] += level * (end - last * width)
 
     def mean(self, now: float) -> float:
         """Time-average level from the last reset to ``now``."""

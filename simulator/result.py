@@ -204,9 +204,9 @@ def _timeseries(campaign: Campaign, end_s: float, money: float) -> pd.DataFrame:
         columns["db_queries"] = queries.astype(np.int64)
         columns["db_qps"] = queries / interval
         columns["db_pool_timeouts"] = database.pool_timeouts.padded(n).astype(np.int64)
-        columns["db_utilisation"] = _utilisation(database.stats, n, interval, end_s)
+        columns["db_utilisation"] = _utilisation(database.stats, n, end_s)
         columns["gateway_utilisation"] = (
-            _utilisation(campaign.gateway.stats, n, interval, end_s)
+            _utilisation(campaign.gateway.stats, n, end_s)
             if campaign.gateway.stats
             else np.full(n, np.nan)
         )
@@ -220,10 +220,5 @@ def _timeseries(campaign: Campaign, end_s: float, money: float) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _utilisation(stats: Any, n: int, interval: float, end_s: float) -> np.ndarray:
-    busy = stats.busy
-    busy.add(end_s, 0.0)  # close the last open span
-    area = np.zeros(n)
-    m = min(n, len(busy.intervals))
-    area[:m] = busy.intervals[:m]
-    return area / (interval * stats.servers)
+def _utilisation(stats: Any, n: int, end_s: float) -> np.ndarray:
+    return np.array(stats.utilisation_by_interval(end_s, n))

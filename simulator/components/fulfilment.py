@@ -23,6 +23,8 @@ from simulator.streams import Streams
 
 __all__ = ["Fulfilment", "Warehouse"]
 
+_LEAVES, _STARTS = 0, 1  # heap order at equal times: departures before starts
+
 
 class Warehouse:
     """A FCFS picking queue with ``pickers`` stations.
@@ -38,39 +40,36 @@ class Warehouse:
             config.pick_time_s, streams.generator(f"warehouse.{config.name}.pick")
         )
         self.free_at = [0.0] * config.pickers  # a heap: when each station is next free
-        # A heap of future changes, (time, +1) when picking starts, (time, -1) when an
-        # order leaves: applied in time order as the clock passes them.
-        self.pending: list[tuple[float, int]] = []
+        # A heap of future changes, (time, kind, arrival time of the order), applied in
+        # time order as the clock passes them; at equal times departures come first.
+        self.pending: list[tuple[float, int, float]] = []
         self.stats = StationStats(f"warehouse.{config.name}", config.pickers)
         self.closed_at = 0.0
 
     def dispatch(self, now: float) -> float:
         """Accept an order at ``now``; return when it leaves the warehouse, packed."""
         stats = self._settle(now)
-        stats.arrivals += 1
-        stats.in_system.add(now, 1)
+        stats.arrive(now)
         start = max(now, self.free_at[0])
         finish = start + self.pick_time()
         heapq.heapreplace(self.free_at, finish)
-        if start > now:
-            heapq.heappush(self.pending, (start, 1))
+        if start == now:
+            stats.begin(now, now)
         else:
-            stats.busy.add(now, 1)
-        heapq.heappush(self.pending, (finish, -1))
-        stats.wait.add(start - now)
-        stats.sojourn.add(finish - now)
-        stats.time_in_system += finish - now
+            heapq.heappush(self.pending, (start, _STARTS, now))
+        heapq.heappush(self.pending, (finish, _LEAVES, now))
         return finish
 
     def _settle(self, now: float) -> StationStats:
-        """Account, in time order, for the starts and departures up to ``now``."""
+        """Account, in time order, for the picking starts and departures up to ``now``."""
         stats, pending = self.stats, self.pending
         while pending and pending[0][0] <= now:
-            when, change = heapq.heappop(pending)
-            stats.busy.add(when, change)
-            if change < 0:
+            when, change, arrived = heapq.heappop(pending)
+            if change == _STARTS:
+                stats.begin(arrived, when)
+            else:
                 stats.served += 1
-                stats.in_system.add(when, -1)
+                stats.finish(arrived, when)
         return stats
 
     def reset(self, now: float) -> None:
@@ -80,7 +79,7 @@ class Warehouse:
 
     def close(self) -> float:
         """Let every order leave; return when the last one did."""
-        self.closed_at = max((t for t, _ in self.pending), default=self.stats.in_system.last)
+        self.closed_at = max((t for t, _, _ in self.pending), default=self.stats.clock)
         self._settle(self.closed_at)
         return self.closed_at
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import simpy
 
-from simulator.metrics import Level, Tally
+from simulator.metrics import Tally, spread
 
 __all__ = ["StationStats", "acquire"]
 
@@ -36,7 +36,10 @@ def acquire(
 
 
 class StationStats:
-    """Counts, a wait tally and time-weighted levels of one station.
+    """Counts, a wait tally and the time-weighted number inside and in service.
+
+    The two levels (requests inside, servers busy) are integrated together: one clock
+    advance per change, and a request served at once costs a single update on entry.
 
     Args:
         name: station name in outputs, e.g. ``database``.
@@ -55,48 +58,95 @@ class StationStats:
         "carried_in",
         "time_in_system",
         "wait",
-        "sojourn",
-        "in_system",
+        "sojourn_total",
+        "sojourn_count",
+        "inside",
         "busy",
+        "peak_inside",
+        "_area_inside",
+        "_area_busy",
+        "_last",
+        "_since",
+        "_width",
+        "busy_intervals",
     )
 
     def __init__(self, name: str, servers: int, interval_s: float | None = None) -> None:
         self.name = name
         self.servers = servers
-        self.in_system = Level()
-        self.busy = Level(interval_s)
+        self.inside = 0
+        self.busy = 0
+        self.peak_inside = 0
+        self._width = interval_s or 0.0
+        self.busy_intervals: list[float] = []
         self.wait = Tally()
-        self.sojourn = Tally()
         self.arrivals = self.served = self.rejected = self.timed_out = self.abandoned = 0
         self.carried_in = 0
+        self._restart(0.0)
+
+    def _restart(self, now: float) -> None:
         self.time_in_system = 0.0  # summed over every departure, served or not
+        self.sojourn_total = 0.0  # over departures after service began
+        self.sojourn_count = 0
+        self._area_inside = 0.0
+        self._area_busy = 0.0
+        self._last = now
+        self._since = now
+        self.peak_inside = self.inside
+
+    def _advance(self, now: float) -> None:
+        """Integrate both levels up to ``now``."""
+        span = now - self._last
+        if span > 0:
+            self._area_inside += self.inside * span
+            busy = self.busy
+            if busy:
+                self._area_busy += busy * span
+                if self._width:
+                    spread(self.busy_intervals, self._width, self._last, now, busy)
+            self._last = now
+
+    @property
+    def clock(self) -> float:
+        """Time of the last change accounted for."""
+        return self._last
 
     def arrive(self, now: float) -> None:
         """A request joins the station (queue or service)."""
+        self._advance(now)
         self.arrivals += 1
-        self.in_system.add(now, 1)
+        inside = self.inside = self.inside + 1
+        if inside > self.peak_inside:
+            self.peak_inside = inside
 
     def begin(self, arrived: float, now: float) -> None:
         """A request that arrived at ``arrived`` starts service at ``now``."""
-        self.wait.add(now - arrived)
-        self.busy.add(now, 1)
+        if now == arrived:
+            self.wait.add_zero()
+        else:
+            self.wait.add(now - arrived)
+            self._advance(now)
+        self.busy += 1
 
     def finish(self, arrived: float, now: float) -> None:
         """A request in service leaves at ``now``."""
+        self._advance(now)
         stay = now - arrived
-        self.sojourn.add(stay)
+        self.sojourn_total += stay
+        self.sojourn_count += 1
         self.time_in_system += stay
-        self.in_system.add(now, -1)
-        self.busy.add(now, -1)
+        self.inside -= 1
+        self.busy -= 1
 
     def leave_queue(self, arrived: float, now: float, by_user: bool) -> None:
         """A waiting request leaves unserved: the user gave up, or the station's timeout."""
+        self._advance(now)
         if by_user:
             self.abandoned += 1
         else:
             self.timed_out += 1
         self.time_in_system += now - arrived
-        self.in_system.add(now, -1)
+        self.inside -= 1
 
     def reset(self, now: float) -> None:
         """Forget everything observed before ``now`` (end of warm-up); levels keep going.
@@ -104,16 +154,24 @@ class StationStats:
         Requests inside the station at ``now`` are ``carried_in``: they leave later and
         are counted then, so the balance of arrivals still closes.
         """
-        self.carried_in = round(self.in_system.level)
+        self._advance(now)
+        self.carried_in = self.inside
         self.arrivals = self.served = self.rejected = self.timed_out = self.abandoned = 0
-        self.time_in_system = 0.0
         self.wait.reset()
-        self.sojourn.reset()
-        self.in_system.reset(now)
-        self.busy.reset(now)
+        self._restart(now)
 
-    def summary(self, now: float) -> dict[str, float | int]:
+    def utilisation_by_interval(self, now: float, intervals: int) -> list[float]:
+        """Fraction of servers busy in each of the first ``intervals`` intervals."""
+        self._advance(now)
+        values = self.busy_intervals[:intervals]
+        scale = 1 / (self._width * self.servers)
+        return [v * scale for v in values] + [0.0] * (intervals - len(values))
+
+    def summary(self, now: float) -> dict[str, float | int | None]:
         """The station's figures at the end of a run."""
+        self._advance(now)
+        observed = now - self._since
+        wait = self.wait
         return {
             "servers": self.servers,
             "arrivals": self.arrivals,
@@ -128,13 +186,16 @@ class StationStats:
             - self.rejected
             - self.timed_out
             - self.abandoned,
-            "wait_mean_s": self.wait.mean,
-            "wait_p95_s": self.wait.quantile(0.95),
-            "waited_fraction": 1 - self.wait.zeros / self.wait.count if self.wait.count else None,
-            "sojourn_mean_s": self.sojourn.mean,
+            "wait_mean_s": wait.mean,
+            "wait_p95_s": wait.quantile(0.95),
+            "waited_fraction": 1 - wait.zeros / wait.count if wait.count else None,
+            "sojourn_mean_s": self.sojourn_total / self.sojourn_count
+            if self.sojourn_count
+            else None,
             "entered": self.carried_in + self.arrivals - self.rejected,
             "time_in_system_s": self.time_in_system,
-            "mean_in_system": self.in_system.mean(now),
-            "utilisation": self.busy.mean(now) / self.servers,
-            "observed_s": now - self.in_system.since,
+            "mean_in_system": self._area_inside / observed if observed > 0 else None,
+            "peak_in_system": self.peak_inside,
+            "utilisation": self._area_busy / observed / self.servers if observed > 0 else None,
+            "observed_s": observed,
         }
