@@ -1,0 +1,210 @@
+"""Benchmark: the full model (``simulator.simulate``) against a bare-SimPy reference.
+
+For each target size N (sessions), the ``sale-start-spike`` preset is run at
+``scale = N / 332334`` (the preset gives about 332,334 sessions at scale 1 with its
+seed; scale multiplies arrival rates and capacities, so utilisations are kept) in the
+full model and in ``benchmarks/bare_simpy.py``, one after the other, each in its own
+fresh Python subprocess so that peak RSS (``ru_maxrss`` of that child) is not shared.
+
+Usage::
+
+    python benchmarks/bench.py                       # sizes 100k and 1M
+    python benchmarks/bench.py --sizes 100000 1000000
+    python benchmarks/bench.py --quick               # sizes 20k and 100k
+    python benchmarks/bench.py --textbook            # also bare with every request raced
+    python benchmarks/bench.py --repeat 3            # best of 3 (by wall) per cell
+    python benchmarks/bench.py --json out.json       # also write every run as JSON
+    python benchmarks/bench.py --sizes 100000 --set gateway.workers=10 database.pool_size=4
+                                                     # a variant that makes requests queue
+
+Wall time is measured inside the child around the run only (not interpreter start-up,
+imports or scenario loading); for the full model it is the whole ``simulate()`` call,
+which includes building the summary and the per-second time series. CPU seconds
+(``time.process_time``) are reported next to wall seconds: on a shared 2-core machine
+they are the less noisy of the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PRESET = HERE.parent / "scenarios" / "sale-start-spike.yaml"
+SESSIONS_AT_SCALE_1 = 332334
+
+
+def _child(model: str, scale: float, overrides: list[str]) -> None:
+    """Run one model once in this process and print one JSON line."""
+    import resource
+
+    import simulator
+
+    sys.path.insert(0, str(HERE))
+    import bare_simpy
+
+    scenario = simulator.load_scenario(PRESET, [f"scale={scale}", *overrides])
+    rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if model == "full":
+        t, c = time.perf_counter(), time.process_time()
+        summary = simulator.simulate(scenario).summary
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        sessions, events = summary["sessions"], summary["run"]["events"]
+        outcomes = summary["outcomes"]
+    else:
+        race = "always" if model == "bare-textbook" else "queued"
+        t, c = time.perf_counter(), time.process_time()
+        out = bare_simpy.run(scenario, race=race)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        sessions, events, outcomes = out["sessions"], out["events"], out["outcomes"]
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(
+        json.dumps(
+            {
+                "model": model,
+                "scale": scale,
+                "sessions": sessions,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "events": events,
+                "rss_before_run_mb": rss_before_kb / 1024,
+                "peak_rss_mb": peak_kb / 1024,
+                "outcomes": outcomes,
+            }
+        )
+    )
+
+
+def _run_child(model: str, scale: float, overrides: list[str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", model, repr(scale), json.dumps(overrides)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"child {model} at scale {scale} failed")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _cpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def code_version() -> str:
+    """The commit measured, and whether simulator/ differs from it."""
+    root = HERE.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "simulator"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown commit"
+    return f"commit {head or '?'}" + (" + uncommitted changes in simulator/" if dirty else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with --child, one model in this process)."""
+    parser = argparse.ArgumentParser(description="full model vs bare SimPy")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--quick", action="store_true", help="sizes 20k and 100k")
+    parser.add_argument("--textbook", action="store_true", help="also bare, race=always")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per cell; best is kept")
+    parser.add_argument("--json", type=Path, default=None, help="write rows to this file")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="PATH=VALUE",
+        help="scenario overrides applied before scale, e.g. gateway.workers=10",
+    )
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child[0], float(args.child[1]), json.loads(args.child[2]))
+        return 0
+
+    sizes = args.sizes or ([20_000, 100_000] if args.quick else [100_000, 1_000_000])
+    models = ["full", "bare"] + (["bare-textbook"] if args.textbook else [])
+    print(
+        f"# {_cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{code_version()}, preset {PRESET.name}, best of {args.repeat} by wall time"
+        + (f", --set {' '.join(args.set)}" if args.set else "")
+    )
+    rows, best = [], {}
+    for n in sizes:
+        scale = n / SESSIONS_AT_SCALE_1
+        for rep in range(args.repeat):
+            for model in models:  # one after the other, never in parallel
+                print(f"  {model} at N={n:,} (scale {scale:.4f}) run {rep + 1}", file=sys.stderr)
+                row = _run_child(model, scale, args.set)
+                row["target"] = n
+                rows.append(row)
+                key = (n, model)
+                if key not in best or row["wall_s"] < best[key]["wall_s"]:
+                    best[key] = row
+
+    def rate(r: dict, clock: str = "wall_s") -> float:
+        return r["sessions"] / r[clock]
+
+    header = (
+        f"{'target':>9} {'model':<14}{'sessions':>10}{'wall s':>8}{'cpu s':>8}"
+        f"{'sess/s':>9}{'us/sess':>8}{'sess/cpu-s':>11}{'events/sess':>12}"
+        f"{'RSS0 MB':>9}{'peak MB':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for (n, model), r in best.items():
+        print(
+            f"{n:>9,} {model:<14}{r['sessions']:>10,}{r['wall_s']:>8.2f}{r['cpu_s']:>8.2f}"
+            f"{rate(r):>9,.0f}{1e6 / rate(r):>8.1f}{rate(r, 'cpu_s'):>11,.0f}"
+            f"{r['events'] / r['sessions']:>12.2f}"
+            f"{r['rss_before_run_mb']:>9.1f}{r['peak_rss_mb']:>9.1f}"
+        )
+    print()
+    for n in sizes:
+        full, bare = best[(n, "full")], best[(n, "bare")]
+        same = "identical" if full["outcomes"] == bare["outcomes"] else "different"
+        line = (
+            f"N={n:,}: per-session cost full/bare = {rate(bare) / rate(full):.2f}x wall, "
+            f"{rate(bare, 'cpu_s') / rate(full, 'cpu_s'):.2f}x CPU (outcome counts {same})"
+        )
+        if args.textbook:
+            tb = best[(n, "bare-textbook")]
+            line += f"; full/bare-textbook = {rate(tb) / rate(full):.2f}x wall"
+        print(line)
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+        for model in models:
+            a, b = best[(lo, model)], best[(hi, model)]
+            growth = rate(a) / rate(b)
+            growth_cpu = rate(a, "cpu_s") / rate(b, "cpu_s")
+            verdict = "flat" if abs(growth - 1) <= 0.10 else "NOT flat"
+            print(
+                f"{model}: per-session cost at N={hi:,} / at N={lo:,} = {growth:.2f} wall, "
+                f"{growth_cpu:.2f} CPU ({verdict} within 10%)"
+            )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
