@@ -89,10 +89,12 @@ class Shop:
         """Start the visit of a user who just arrived."""
         # Counted here, not when the process first runs: the doors may close in between.
         self.open_sessions += 1
-        self.env.process(self._visit_process(user))
+        # The visit's outcome is its process's value, booked by a callback: no wrapper
+        # generator for every event of the visit to pass through.
+        self.env.process(self._visit(user)).callbacks.append(self._ended)
 
-    def _visit_process(self, user: User) -> Generator[Any, Any, None]:
-        outcome = yield from self._visit(user)
+    def _ended(self, process: simpy.Process) -> None:
+        outcome = process.value
         self.outcomes[outcome] += 1
         self.outcome_series[outcome].add(self.env.now)
         self.open_sessions -= 1

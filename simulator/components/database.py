@@ -13,7 +13,7 @@ from typing import Any
 
 import simpy
 
-from simulator.components.station import StationStats, acquire
+from simulator.components.station import StationStats, wait_for
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
@@ -81,7 +81,9 @@ class Database:
         now = env.now
         stats.arrive(now)
         give_up = now + self.pool_timeout_s
-        request = yield from acquire(env, pool, min(give_up, deadline))
+        request = pool.request()
+        if not request.triggered:
+            request = yield from wait_for(env, request, min(give_up, deadline))
         if request is None:
             by_user = deadline < give_up
             stats.leave_queue(now, env.now, by_user)

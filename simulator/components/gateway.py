@@ -15,7 +15,7 @@ from typing import Any
 
 import simpy
 
-from simulator.components.station import StationStats, acquire
+from simulator.components.station import StationStats, wait_for
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
 from simulator.scenario.schema import Gateway as GatewayConfig
@@ -66,7 +66,9 @@ class Gateway:
             stats.rejected += 1
             return _REJECTED, None
         stats.arrive(now)
-        request = yield from acquire(env, workers, deadline)
+        request = workers.request()
+        if not request.triggered:
+            request = yield from wait_for(env, request, deadline)
         if request is None:
             stats.leave_queue(now, env.now, by_user=True)
             return _ABANDONED, None

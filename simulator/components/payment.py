@@ -14,7 +14,7 @@ from typing import Any
 
 import simpy
 
-from simulator.components.station import StationStats, acquire
+from simulator.components.station import StationStats, wait_for
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
@@ -72,7 +72,9 @@ class PaymentChannel:
         stats.arrive(now)
         give_up = now + self.timeout_s
         limit = min(give_up, deadline)
-        request = yield from acquire(env, slots, limit)
+        request = slots.request()
+        if not request.triggered:
+            request = yield from wait_for(env, request, limit)
         if request is None:
             by_user = limit < give_up
             stats.leave_queue(now, env.now, by_user)

@@ -14,24 +14,23 @@ import simpy
 
 from simulator.metrics import Tally, spread
 
-__all__ = ["StationStats", "acquire"]
+__all__ = ["StationStats", "wait_for"]
 
 
-def acquire(
-    env: simpy.Environment, resource: simpy.Resource, until: float
-) -> Generator[Any, Any, Any]:
-    """Request one unit of ``resource``, waiting no later than ``until``.
+def wait_for(env: simpy.Environment, request: Any, until: float) -> Generator[Any, Any, Any]:
+    """Wait for a resource ``request`` that was not granted at once, no later than ``until``.
+
+    Callers first check ``request.triggered`` (a free resource grants at once) and only
+    then wait here, so the common uncontended path creates no generator and no timer.
 
     Returns:
-        The granted request (release it with ``resource.release``), or None when the
-        time ran out first, in which case the request has been withdrawn.
+        The granted request (release it with the resource's ``release``), or None when
+        the time ran out first, in which case the request has been withdrawn.
     """
-    request = resource.request()
-    if not request.triggered:  # only a request that must queue is raced against a clock
-        granted = yield request | env.timeout(max(until - env.now, 0.0))
-        if request not in granted:
-            request.cancel()
-            return None
+    granted = yield request | env.timeout(max(until - env.now, 0.0))
+    if request not in granted:
+        request.cancel()
+        return None
     return request
 
 
@@ -96,14 +95,21 @@ class StationStats:
 
     def _advance(self, now: float) -> None:
         """Integrate both levels up to ``now``."""
-        span = now - self._last
+        last = self._last
+        span = now - last
         if span > 0:
             self._area_inside += self.inside * span
             busy = self.busy
             if busy:
                 self._area_busy += busy * span
-                if self._width:
-                    spread(self.busy_intervals, self._width, self._last, now, busy)
+                width = self._width
+                if width:
+                    intervals = self.busy_intervals
+                    i = int(last / width)
+                    if i == int(now / width) and i < len(intervals):
+                        intervals[i] += busy * span  # the common case: same interval
+                    else:
+                        spread(intervals, width, last, now, busy)
             self._last = now
 
     @property
