@@ -38,9 +38,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PRESET = HERE.parent / "scenarios" / "sale-start-spike.yaml"
 SESSIONS_AT_SCALE_1 = 332334
+BASELINE = HERE.parent / "scenarios" / "baseline.yaml"
+BASELINE_RATE_PER_S = 20.0  # the baseline preset's traffic.baseline_per_s
 
 
-def _child(model: str, scale: float, overrides: list[str]) -> None:
+def _child(model: str, scale: float, overrides: list[str], preset: Path = PRESET) -> None:
     """Run one model once in this process and print one JSON line."""
     import resource
 
@@ -49,7 +51,7 @@ def _child(model: str, scale: float, overrides: list[str]) -> None:
     sys.path.insert(0, str(HERE))
     import bare_simpy
 
-    scenario = simulator.load_scenario(PRESET, [f"scale={scale}", *overrides])
+    scenario = simulator.load_scenario(preset, [f"scale={scale}", *overrides])
     rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if model == "full":
         t, c = time.perf_counter(), time.process_time()
@@ -81,9 +83,10 @@ def _child(model: str, scale: float, overrides: list[str]) -> None:
     )
 
 
-def _run_child(model: str, scale: float, overrides: list[str]) -> dict:
+def _run_child(model: str, scale: float, overrides: list[str], preset: Path = PRESET) -> dict:
+    spec = json.dumps({"overrides": overrides, "preset": str(preset)})
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", model, repr(scale), json.dumps(overrides)],
+        [sys.executable, __file__, "--child", model, repr(scale), spec],
         capture_output=True,
         text=True,
         check=False,
@@ -135,26 +138,41 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PATH=VALUE",
         help="scenario overrides applied before scale, e.g. gateway.workers=10",
     )
+    parser.add_argument(
+        "--sizing",
+        choices=["scale", "duration"],
+        default="scale",
+        help="scale: the spike preset at scale N/332,334 (sessions in flight grow with N); "
+        "duration: the baseline preset at scale 10 (200 sessions/s) run for N/200 s, so "
+        "the sessions in flight stay the same and only N grows",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child[0], float(args.child[1]), json.loads(args.child[2]))
+        spec = json.loads(args.child[2])
+        _child(args.child[0], float(args.child[1]), spec["overrides"], Path(spec["preset"]))
         return 0
 
     sizes = args.sizes or ([20_000, 100_000] if args.quick else [100_000, 1_000_000])
     models = ["full", "bare"] + (["bare-textbook"] if args.textbook else [])
     print(
         f"# {_cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"{code_version()}, preset {PRESET.name}, best of {args.repeat} by wall time"
+        f"{code_version()}, sizing by {args.sizing}, "
+        f"preset {(PRESET if args.sizing == 'scale' else BASELINE).name}, "
+        f"best of {args.repeat} by wall time"
         + (f", --set {' '.join(args.set)}" if args.set else "")
     )
     rows, best = [], {}
     for n in sizes:
-        scale = n / SESSIONS_AT_SCALE_1
+        if args.sizing == "scale":
+            preset, scale, overrides = PRESET, n / SESSIONS_AT_SCALE_1, args.set
+        else:
+            preset, scale = BASELINE, 10.0
+            overrides = [*args.set, f"duration_s={n / (BASELINE_RATE_PER_S * scale)}"]
         for rep in range(args.repeat):
             for model in models:  # one after the other, never in parallel
                 print(f"  {model} at N={n:,} (scale {scale:.4f}) run {rep + 1}", file=sys.stderr)
-                row = _run_child(model, scale, args.set)
+                row = _run_child(model, scale, overrides, preset)
                 row["target"] = n
                 rows.append(row)
                 key = (n, model)
