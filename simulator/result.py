@@ -158,6 +158,7 @@ def summarise(
         "delivery_time_h": _quantiles(delivered, 0.5, 0.95),
         "peak_arrivals_per_s": max(campaign.arrivals.values, default=0) / interval,
         "items_sold_out": campaign.inventory.items_sold_out,
+        "stock_units_sold": campaign.inventory.units_sold,
         "stations": stations,
         "run": {
             "sessions_ended_at_s": campaign.sessions_ended_at_s,

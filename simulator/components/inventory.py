@@ -59,3 +59,8 @@ class Inventory:
     def units_left(self) -> int | None:
         """Units still in stock (None when unlimited)."""
         return None if self.unlimited else sum(self.stock)
+
+    @property
+    def units_sold(self) -> int | None:
+        """Units taken and not put back (None when stock is unlimited)."""
+        return None if self.unlimited else self.initial_units - sum(self.stock)
