@@ -53,14 +53,14 @@ class Campaign:
     arrivals: IntervalCounter
     sessions_ended_at_s: float = 0.0
 
+    def service_stations(self) -> list[StationStats]:
+        """Stations that hold requests in simulated time: gateway, database, channels."""
+        gateway = [self.gateway.stats] if self.gateway.stats else []
+        return [*gateway, self.database.stats, *(c.stats for c in self.payment)]
+
     def stations(self) -> list[StationStats]:
-        """Every queueing station's statistics, in flow order."""
-        return [
-            *([self.gateway.stats] if self.gateway.stats else []),
-            self.database.stats,
-            *(c.stats for c in self.payment),
-            *(w.stats for w in self.fulfilment.warehouses),
-        ]
+        """Every queueing station's statistics, in flow order (warehouses last)."""
+        return [*self.service_stations(), *(w.stats for w in self.fulfilment.warehouses)]
 
 
 def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
@@ -124,10 +124,9 @@ def _arrive(
 
 def _end_warmup(campaign: Campaign) -> None:
     now = campaign.env.now
-    warehouses = campaign.fulfilment.warehouses
-    for warehouse in warehouses:
-        warehouse.reset(now)
-    for station in campaign.stations()[: -len(warehouses)]:
+    for warehouse in campaign.fulfilment.warehouses:
+        warehouse.reset(now)  # settles its future-dated changes up to now first
+    for station in campaign.service_stations():
         station.reset(now)
 
 

@@ -110,8 +110,7 @@ def summarise(
     money = 1 / declared.scale  # money totals are reported at the declared size
     interval = scenario.timeseries_interval_s
     end_s = env.now
-    live = [s for s in campaign.stations() if not s.name.startswith("warehouse.")]
-    stations = {s.name: s.summary(end_s) for s in live}
+    stations = {s.name: s.summary(end_s) for s in campaign.service_stations()}
     for warehouse in campaign.fulfilment.warehouses:
         stations[warehouse.stats.name] = warehouse.stats.summary(warehouse.closed_at)
 
