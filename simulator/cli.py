@@ -117,7 +117,7 @@ def _theory_table(replications: int) -> None:
         out.add_column(column, justify="left" if column == "case" else "right")
     for row in table.itertuples():
         out.add_row(
-            row.case,
+            str(row.case),
             f"{row.theory:.4f}",
             f"{row.simulated:.4f}",
             f"[{row.ci_low:.4f}, {row.ci_high:.4f}]",

@@ -210,8 +210,8 @@ def _timeseries(campaign: Campaign, end_s: float, money: float) -> pd.DataFrame:
             if campaign.gateway.stats
             else np.full(n, np.nan)
         )
-        attempts = sum(c.attempts.padded(n) for c in campaign.payment)
-        successes = sum(c.successes.padded(n) for c in campaign.payment)
+        attempts = np.sum([c.attempts.padded(n) for c in campaign.payment], axis=0)
+        successes = np.sum([c.successes.padded(n) for c in campaign.payment], axis=0)
         columns["payment_attempts"] = attempts.astype(np.int64)
         columns["payment_successes"] = successes.astype(np.int64)
         columns["payment_success_rate"] = successes / attempts

@@ -13,6 +13,7 @@ is only raced against the user's patience when it actually makes the user wait.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Generator
 from typing import Any
 
@@ -21,7 +22,7 @@ import simpy
 from simulator.components.cache import Cache
 from simulator.components.database import Database
 from simulator.components.fulfilment import Fulfilment
-from simulator.components.gateway import Gateway
+from simulator.components.gateway import Gateway, NoGateway
 from simulator.components.inventory import Inventory
 from simulator.components.payment import PaymentChannel
 from simulator.metrics import IntervalCounter, IntervalQuantiles, Tally
@@ -47,7 +48,7 @@ class Shop:
     def __init__(
         self,
         env: simpy.Environment,
-        gateway: Gateway,
+        gateway: Gateway | NoGateway,
         cache: Cache,
         database: Database,
         inventory: Inventory,
@@ -94,7 +95,7 @@ class Shop:
         self.env.process(self._visit(user)).callbacks.append(self._ended)
 
     def _ended(self, process: simpy.Process) -> None:
-        outcome = process.value
+        outcome = typing.cast(Outcome, process.value)
         self.outcomes[outcome] += 1
         self.outcome_series[outcome].add(self.env.now)
         self.open_sessions -= 1

@@ -19,6 +19,7 @@ import hashlib
 import itertools
 from collections.abc import Callable, Iterator
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class Streams:
         return list(self._made)
 
 
-def buffered(draw: Callable[[int], np.ndarray], block: int = _BLOCK) -> Callable[[], float]:
+def buffered(draw: Callable[[int], np.ndarray], block: int = _BLOCK) -> Callable[[], Any]:
     """Turn a vectorised ``draw(n)`` into a cheap zero-argument sampler.
 
     Values are drawn ``block`` at a time and handed out in order, so the sequence is the

@@ -79,6 +79,7 @@ def checks(folder: Path | None = None) -> list[Check]:
 
     out: list[Check] = []
     s = load("mm1")
+    assert s.gateway is not None, "mm1.yaml validates the gateway"
     lam, service = s.traffic.baseline_per_s, _ms(s.gateway.service_time_ms)
     out += [
         Check(
@@ -112,6 +113,7 @@ def checks(folder: Path | None = None) -> list[Check]:
     ]
     s = load("mmck")
     gateway = s.gateway
+    assert gateway is not None, "mmck.yaml validates the gateway"
     lam, service, c = s.traffic.baseline_per_s, _ms(gateway.service_time_ms), gateway.workers
     k = c + (gateway.queue_limit or 0)
     out += [

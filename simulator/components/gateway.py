@@ -72,7 +72,7 @@ class Gateway:
         if request is None:
             stats.leave_queue(now, env.now, by_user=True)
             return _ABANDONED, None
-        request.arrived_at = now
+        request.arrived_at = now  # type: ignore[attr-defined]  # SimPy events take attributes
         stats.begin(now, env.now)
         return None, request
 

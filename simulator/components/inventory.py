@@ -25,9 +25,10 @@ class Inventory:
     """
 
     def __init__(self, config: InventoryConfig, items: int, streams: Streams) -> None:
-        self.unlimited = config.stock_per_item is None
-        self.stock = [] if self.unlimited else [config.stock_per_item] * items
-        self.initial_units = 0 if self.unlimited else config.stock_per_item * items
+        per_item = config.stock_per_item
+        self.unlimited = per_item is None
+        self.stock: list[int] = [] if per_item is None else [per_item] * items
+        self.initial_units = 0 if per_item is None else per_item * items
         self.deduct_time: Callable[[], float] = make_sampler(
             config.deduct_time_ms, streams.generator("inventory.deduct"), scale=1e-3
         )

@@ -350,7 +350,8 @@ def _message(error: Mapping[str, Any], path: PathKey) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         parent = _field_type(path[:-1])
-        known = list(parent.model_fields) if isinstance(parent, type) else []
+        is_model = isinstance(parent, type) and issubclass(parent, BaseModel)
+        known = list(parent.model_fields) if is_model else []
         guess = difflib.get_close_matches(str(path[-1]), known, n=1)
         hint = f" (did you mean '{guess[0]}'?)" if guess else ""
         return f"unknown field{hint}"
