@@ -22,8 +22,11 @@ def resolve(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.exists() or path.suffix in (".yaml", ".yml"):
         return path
-    candidate = preset_dir() / f"{name_or_path}.yaml"
-    return candidate if candidate.exists() else path
+    root = preset_dir()
+    for candidate in (root / f"{name_or_path}.yaml", *root.glob(f"*/{name_or_path}.yaml")):
+        if candidate.exists():
+            return candidate
+    return path
 
 
 def question(description: str) -> str:
@@ -32,9 +35,11 @@ def question(description: str) -> str:
 
 
 def presets() -> list[tuple[str, Path, str]]:
-    """``(name, path, question)`` of every preset, in file-name order (top level only)."""
+    """``(name, path, question)`` of every preset: the sales first, then subfolders."""
     found = []
-    for path in sorted(preset_dir().glob("*.yaml")):
+    root = preset_dir()
+    paths = sorted(root.glob("*.yaml")) + sorted(root.glob("*/*.yaml"))
+    for path in paths:
         try:
             scenario = load_scenario(path)
         except ScenarioError as exc:

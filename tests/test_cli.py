@@ -89,12 +89,14 @@ def test_list_shows_every_preset_with_its_question():
     """`list` names each preset and the first line of its description."""
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0
-    for path in SCENARIOS.glob("*.yaml"):
+    for path in [*SCENARIOS.glob("*.yaml"), *SCENARIOS.glob("validation/*.yaml")]:
         assert path.stem in result.output
     assert "launch spike" in result.output
 
 
 def test_validate_accepts_a_preset_by_name():
-    """A preset can be named without its path."""
-    result = runner.invoke(app, ["validate", "sale-start-spike"])
-    assert result.exit_code == 0, result.output
+    """A preset, or a validation case, can be named without its path."""
+    for name in ("sale-start-spike", "mmc"):
+        result = runner.invoke(app, ["validate", name])
+        assert result.exit_code == 0, result.output
+        assert f"'{name}'" in result.output
