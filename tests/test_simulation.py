@@ -101,6 +101,8 @@ def test_timeseries_totals_match_the_summary():
     assert ts["db_queries"].sum() == s["db_queries"]
     assert math.isclose(ts["gmv_cny"].sum(), s["gmv"], rel_tol=1e-9)
     assert ts["db_utilisation"].max() <= 1 + 1e-9
+    assert ts["payment_success_rate"].max() <= 1  # a payment's attempt and answer share a row
+    assert ts["payment_attempts"].sum() == s["payment_attempts"]
     assert list(ts["t_s"][:3]) == [0.0, 1.0, 2.0]
 
 

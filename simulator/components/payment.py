@@ -68,7 +68,6 @@ class PaymentChannel:
         """
         env, stats, slots = self.env, self.stats, self.slots
         now = env.now
-        self.attempts.add(now)
         stats.arrive(now)
         give_up = now + self.timeout_s
         limit = min(give_up, deadline)
@@ -96,6 +95,7 @@ class PaymentChannel:
         yield env.timeout(done - start)
         self._release(request, now)
         stats.served += 1
+        self.attempts.add(done)  # attempts and successes are counted when the answer comes
         if self.uniform() < self.success_probability:
             self.successes.add(done)
             return None
@@ -103,6 +103,7 @@ class PaymentChannel:
         return _FAILED
 
     def _answer_for(self, by_user: bool) -> Outcome:
+        self.attempts.add(self.env.now)
         if by_user:
             return _ABANDONED
         self.timeouts += 1
