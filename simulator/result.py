@@ -153,6 +153,7 @@ def summarise(
             for c in campaign.payment
         },
         "payment_timeouts": sum(c.timeouts for c in campaign.payment),
+        "payment_declined": sum(c.declined for c in campaign.payment),
         "on_time_delivery_rate": _ratio(campaign.fulfilment.on_time, delivered.count),
         "delivery_time_h": _quantiles(delivered, 0.5, 0.95),
         "peak_arrivals_per_s": max(campaign.arrivals.values, default=0) / interval,

@@ -110,6 +110,7 @@ def test_every_arrival_is_accounted_for(preset_runs, preset):
         assert station["arrivals"] == left, name
     assert s["db_reads"] == s["cache_misses"]
     assert s["db_reads"] + s["db_writes"] == s["stations"]["database"]["arrivals"]
+    assert s["outcomes"]["payment_failed"] == s["payment_declined"] + s["payment_timeouts"]
     assert s["stock_units_sold"] == s["orders"]  # every unit taken is an order or went back
     warehouse_orders = sum(v["arrivals"] for k, v in s["stations"].items() if "warehouse" in k)
     assert warehouse_orders == s["orders"] == s["delivery_time_h"]["count"]

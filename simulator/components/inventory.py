@@ -32,7 +32,6 @@ class Inventory:
         self.deduct_time: Callable[[], float] = make_sampler(
             config.deduct_time_ms, streams.generator("inventory.deduct"), scale=1e-3
         )
-        self.sold_out_checks = 0
         self.items_sold_out = 0
 
     def take(self, item: int) -> bool:
@@ -45,7 +44,6 @@ class Inventory:
             if stock[item] == 0:
                 self.items_sold_out += 1
             return True
-        self.sold_out_checks += 1
         return False
 
     def put_back(self, item: int) -> None:
@@ -55,11 +53,6 @@ class Inventory:
             if stock[item] == 0:
                 self.items_sold_out -= 1
             stock[item] += 1
-
-    @property
-    def units_left(self) -> int | None:
-        """Units still in stock (None when unlimited)."""
-        return None if self.unlimited else sum(self.stock)
 
     @property
     def units_sold(self) -> int | None:
