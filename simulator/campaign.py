@@ -99,21 +99,21 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
         arrivals=IntervalCounter(interval),
     )
     population = Population(scenario, streams)
-    env.process(_arrive(campaign, population, streams))
+    env.process(_arrive(campaign, population))
     if scenario.warmup_s > 0:
         env.timeout(scenario.warmup_s).callbacks.append(lambda _: _end_warmup(campaign))
     return campaign
 
 
-def _arrive(
-    campaign: Campaign, population: Population, streams: Streams
-) -> Generator[Any, Any, None]:
+def _arrive(campaign: Campaign, population: Population) -> Generator[Any, Any, None]:
     """The arrival process: one visit per arrival time."""
     env = campaign.env
     admit, next_user = campaign.shop.admit, population.next_user
     count = campaign.arrivals.add
     times = arrival_times(
-        campaign.scenario.traffic, campaign.scenario.duration_s, streams.generator("arrivals")
+        campaign.scenario.traffic,
+        campaign.scenario.duration_s,
+        campaign.streams.generator("arrivals"),
     )
     for t in times:
         yield env.timeout(t - env.now)

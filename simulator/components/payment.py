@@ -71,11 +71,11 @@ class PaymentChannel:
         stats.arrive(now)
         give_up = now + self.timeout_s
         limit = min(give_up, deadline)
+        by_user = limit < give_up  # whose clock runs out first: the user's or the shop's
         request = slots.request()
         if not request.triggered:
             request = yield from wait_for(env, request, limit)
         if request is None:
-            by_user = limit < give_up
             stats.leave_queue(now, env.now, by_user)
             return self._answer_for(by_user)
         start = env.now
@@ -86,7 +86,6 @@ class PaymentChannel:
             yield env.timeout(max(limit - start, 0.0))
             finish = env.timeout(done - env.now)
             finish.callbacks.append(lambda _: self._release(request, now))
-            by_user = limit < give_up
             if by_user:
                 stats.abandoned += 1
             else:
