@@ -142,8 +142,9 @@ def run(scenario: Any, seed: int | None = None, race: str = "queued") -> dict[st
     queue_limit = math.inf if g.queue_limit is None else g.queue_limit
     service = sampler(g.service_time_ms, streams.generator("gateway.service"), 1e-3)
     # Cache: item -> expiry time
-    ttl = sc.cache.ttl_s
-    cache_latency = sampler(sc.cache.latency_ms, streams.generator("cache.latency"), 1e-3)
+    level = sc.cache.levels[0]
+    ttl = level.ttl_s
+    cache_latency = sampler(level.latency_ms, streams.generator(f"cache.{level.name}.latency"), 1e-3)
     expires: dict[int, float] = {}
     # Database
     d = sc.database

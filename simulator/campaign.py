@@ -9,20 +9,22 @@ passed in, and the arrival process is started. :func:`simulate` runs it to the e
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+import functools
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import simpy
 
-from simulator.components.cache import Cache, NoCache
+from simulator.components.cache import CacheTier, NoCache
 from simulator.components.database import Database
 from simulator.components.fulfilment import Fulfilment
 from simulator.components.gateway import Gateway, NoGateway
 from simulator.components.inventory import Inventory
 from simulator.components.payment import PaymentChannel
 from simulator.components.station import StationStats
+from simulator.keys import KeySpace
 from simulator.metrics import IntervalCounter
 from simulator.result import SimulationResult, summarise
 from simulator.scale import apply_scale
@@ -44,8 +46,9 @@ class Campaign:
     env: simpy.Environment
     streams: Streams
     gateway: Gateway | NoGateway
-    cache: Cache
+    cache: CacheTier | NoCache
     database: Database
+    keys: KeySpace
     inventory: Inventory
     payment: list[PaymentChannel]
     fulfilment: Fulfilment
@@ -56,7 +59,8 @@ class Campaign:
     def service_stations(self) -> list[StationStats]:
         """Stations that hold requests in simulated time: gateway, database, channels."""
         gateway = [self.gateway.stats] if self.gateway.stats else []
-        return [*gateway, self.database.stats, *(c.stats for c in self.payment)]
+        database = [instance.stats for instance in self.database.instances]
+        return [*gateway, *database, *(c.stats for c in self.payment)]
 
     def stations(self) -> list[StationStats]:
         """Every queueing station's statistics, in flow order (warehouses last)."""
@@ -77,11 +81,22 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
         if scenario.gateway is None
         else Gateway(env, scenario.gateway, streams, interval)
     )
-    cache = (
-        NoCache(interval) if scenario.cache is None else Cache(scenario.cache, streams, interval)
-    )
     database = Database(env, scenario.database, streams, interval)
-    inventory = Inventory(scenario.inventory, scenario.catalogue.items, streams)
+    keys = KeySpace(scenario.catalogue)
+    cache = (
+        NoCache(database, interval)
+        if scenario.cache is None
+        else CacheTier(
+            env,
+            scenario.cache,
+            keys,
+            database,
+            streams,
+            interval,
+            rebuild_delta_s=scenario.database.read_time_ms.average() / 1000,
+        )
+    )
+    inventory = Inventory(scenario.inventory, keys.existing, streams)
     payment = [PaymentChannel(env, c, streams, interval) for c in scenario.payment.channels]
     fulfilment = Fulfilment(scenario.fulfilment, streams)
     shop = Shop(env, gateway, cache, database, inventory, payment, fulfilment, interval)
@@ -92,6 +107,7 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
         gateway=gateway,
         cache=cache,
         database=database,
+        keys=keys,
         inventory=inventory,
         payment=payment,
         fulfilment=fulfilment,
@@ -102,7 +118,25 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
     env.process(_arrive(campaign, population))
     if scenario.warmup_s > 0:
         env.timeout(scenario.warmup_s).callbacks.append(lambda _: _end_warmup(campaign))
+    _schedule_faults(campaign)
     return campaign
+
+
+def _schedule_faults(campaign: Campaign) -> None:
+    """Put the scenario's fault timeline on the clock."""
+    env, cache = campaign.env, campaign.cache
+    for fault in campaign.scenario.faults:
+        # cache_node_down, the one kind so far; the schema checked the level exists
+        assert isinstance(cache, CacheTier)
+        level = cache.level(fault.level)
+        _at(env, fault.at_s, functools.partial(level.down, fault.node))
+        if fault.duration_s is not None:
+            _at(env, fault.at_s + fault.duration_s, functools.partial(level.up, fault.node))
+
+
+def _at(env: simpy.Environment, t: float, action: Callable[[], None]) -> None:
+    """Run ``action`` at simulated time ``t``."""
+    env.timeout(t - env.now).callbacks.append(lambda _: action())
 
 
 def _arrive(campaign: Campaign, population: Population) -> Generator[Any, Any, None]:

@@ -37,7 +37,7 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
-        help="Override a field: PATH=VALUE, e.g. --set cache.ttl_s=30 (repeatable).",
+        help="Override a field: PATH=VALUE, e.g. --set cache.levels[0].ttl_s=30 (repeatable).",
         show_default=False,
     ),
 ]

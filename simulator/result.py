@@ -116,7 +116,7 @@ def summarise(
 
     sessions = sum(shop.outcomes)
     orders = shop.outcomes[Outcome.ORDERED]
-    cache, database = campaign.cache, campaign.database
+    cache, database, keys = campaign.cache, campaign.database, campaign.keys
     hits, misses = cache.hit_count, cache.miss_count
     attempts = sum(sum(c.attempts.values) for c in campaign.payment)
     successes = sum(sum(c.successes.values) for c in campaign.payment)
@@ -139,13 +139,24 @@ def summarise(
             for k, v in _quantiles(shop.page_latency, 0.5, 0.95, 0.99).items()
         },
         "cache_hit_ratio": _ratio(hits, hits + misses),
+        "cache_hit_ratio_by_level": cache.hit_ratio_by_level(),
         "cache_hits": hits,
         "cache_misses": misses,
+        "cache_stale_hits": cache.stale_hits,
+        "cache_early_recomputes": cache.early_recomputes,
+        "cache_coalesced_waits": cache.coalesced,
+        "cache_blocked_by_bloom_filter": cache.blocked,
+        "max_concurrent_rebuilds": cache.max_concurrent_rebuilds,
+        "max_concurrent_rebuilds_key": (
+            None if cache.max_rebuilds_key is None else keys.label(cache.max_rebuilds_key)
+        ),
+        "max_concurrent_rebuilds_at_s": cache.max_rebuilds_at_s,
         "db_peak_qps": max(database.queries.values, default=0) / interval,
         "db_queries": int(sum(database.queries.values)),
         "db_reads": database.reads,
         "db_writes": database.writes,
         "db_pool_timeouts": int(sum(database.pool_timeouts.values)),
+        "db_pool_wait_ms": _pool_wait_ms(database),
         "payment_success_rate": _ratio(successes, attempts),
         "payment_attempts": int(attempts),
         "payment_success_by_channel": {
@@ -176,6 +187,14 @@ def summarise(
     return SimulationResult(declared, summary, _timeseries(campaign, end_s, money))
 
 
+def _pool_wait_ms(database: Any) -> dict[str, float | None]:
+    """Mean wait for a connection over all queries, and in the worst interval."""
+    n = len(database.started.values)
+    waited, started = database.pool_wait_s.padded(n), database.started.padded(n)
+    worst = max((w / c for w, c in zip(waited, started, strict=True) if c), default=0.0)
+    return {"mean": _ratio(waited.sum() * 1000, started.sum()), "worst_interval": worst * 1000}
+
+
 def _events_scheduled(env: Any) -> int | None:
     """Events SimPy scheduled in the run (its private event-id counter; None if absent)."""
     counter = getattr(env, "_eid", None)
@@ -199,13 +218,23 @@ def _timeseries(campaign: Campaign, end_s: float, money: float) -> pd.DataFrame:
     hits, misses = cache.hits.padded(n), cache.misses.padded(n)
     columns["cache_hits"] = hits.astype(np.int64)
     columns["cache_misses"] = misses.astype(np.int64)
+    columns["cache_rebuilds"] = cache.rebuilds.padded(n).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         columns["cache_hit_ratio"] = hits / (hits + misses)
+        for level in cache.levels:
+            level_hits = level.hits.padded(n)
+            level_misses = level.misses.padded(n)
+            columns[f"cache_hit_ratio_{level.name}"] = level_hits / (level_hits + level_misses)
         queries = database.queries.padded(n)
         columns["db_queries"] = queries.astype(np.int64)
         columns["db_qps"] = queries / interval
         columns["db_pool_timeouts"] = database.pool_timeouts.padded(n).astype(np.int64)
-        columns["db_utilisation"] = _utilisation(database.stats, n, end_s)
+        columns["db_pool_wait_ms"] = (
+            database.pool_wait_s.padded(n) * 1000 / database.started.padded(n)
+        )
+        columns["db_utilisation"] = np.mean(
+            [_utilisation(i.stats, n, end_s) for i in database.instances], axis=0
+        )
         columns["gateway_utilisation"] = (
             _utilisation(campaign.gateway.stats, n, end_s)
             if campaign.gateway.stats

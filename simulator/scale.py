@@ -5,8 +5,11 @@ thousands a second. ``scale: 1/k`` simulates the same sale k times smaller: arri
 rates, capacities (workers, queue limits, connections, channel slots, pickers) and
 stock are divided by k, so every station sees the same utilisation; cache TTLs are
 multiplied by k, so each key, now requested k times less often, keeps its hit ratio
-(the hit ratio of a key with request rate r and TTL T depends on r*T only). Money
-totals are multiplied back by k in the results.
+(the hit ratio of a key with request rate r and TTL T depends on r*T only; an LRU
+level's capacity is kept, since its characteristic time scales the same way). The
+database's contention knee is divided like its pool and its slope raised to match, so
+a query slows the same at the same utilisation. Money totals are multiplied back by k
+in the results. Cache keys, warm-up, Bloom filter and fault times are not scaled.
 
 What stays stable: ratios and rates per session (conversion, outcome shares, cache hit
 ratio, payment success, on-time delivery, utilisations). What does not: anything that
@@ -43,8 +46,18 @@ def apply_scale(scenario: Scenario) -> Scenario:
         if gateway["queue_limit"] is not None:
             gateway["queue_limit"] = max(0, round(gateway["queue_limit"] * s))
     if data["cache"] is not None:
-        data["cache"]["ttl_s"] /= s
-    data["database"]["pool_size"] = _servers(data["database"]["pool_size"], s)
+        for level in data["cache"]["levels"]:
+            level["ttl_s"] /= s
+        if data["cache"]["empty_result_ttl_s"] is not None:
+            data["cache"]["empty_result_ttl_s"] /= s
+    database = data["database"]
+    database["pool_size"] = _servers(database["pool_size"], s)
+    if database["contention_knee"] is not None:
+        # n - knee shrinks with the pool, so the slope grows to keep the slowdown at a
+        # given utilisation.
+        knee = _servers(database["contention_knee"], s)
+        database["contention_slope"] *= database["contention_knee"] / knee
+        database["contention_knee"] = knee
     if data["inventory"]["stock_per_item"] is not None:
         data["inventory"]["stock_per_item"] = round(data["inventory"]["stock_per_item"] * s)
     for channel in data["payment"]["channels"]:

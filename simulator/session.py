@@ -19,7 +19,7 @@ from typing import Any
 
 import simpy
 
-from simulator.components.cache import Cache
+from simulator.components.cache import CacheTier, NoCache
 from simulator.components.database import Database
 from simulator.components.fulfilment import Fulfilment
 from simulator.components.gateway import Gateway, NoGateway
@@ -49,7 +49,7 @@ class Shop:
         self,
         env: simpy.Environment,
         gateway: Gateway | NoGateway,
-        cache: Cache,
+        cache: CacheTier | NoCache,
         database: Database,
         inventory: Inventory,
         payment: list[PaymentChannel],
@@ -124,7 +124,7 @@ class Shop:
         return (yield from self._checkout(user))
 
     def _page(self, item: int, patience: float) -> Generator[Any, Any, Outcome | None]:
-        """One product page: a worker, a cache lookup, the database on a miss."""
+        """One product page: a worker, a cache lookup, a rebuild from the database on a miss."""
         env, gateway = self.env, self.gateway
         asked = env.now
         deadline = asked + patience
@@ -132,12 +132,10 @@ class Shop:
         if failed is not None:
             return failed
         cache = self.cache
-        hit = cache.get(item, env.now)
-        yield env.timeout(gateway.service_time() + cache.latency())
-        if not hit:
-            failed = yield from self.database.read(deadline)
-            if failed is None:
-                cache.put(item, env.now)
+        server, latency = cache.lookup(item, env.now)
+        yield env.timeout(gateway.service_time() + latency)
+        if server is not None:
+            failed = yield from cache.rebuild(item, server, deadline)
         gateway.leave(worker)
         now = env.now
         self.page_latency.add(now - asked)
@@ -171,7 +169,7 @@ class Shop:
             gateway.leave(worker)
             self._answered(started)
             return _SOLD_OUT
-        failed = yield from self.database.write(deadline)
+        failed = yield from self.database.write(item, deadline)
         gateway.leave(worker)
         if failed is None and env.now > deadline:
             failed = _ABANDONED

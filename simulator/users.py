@@ -16,13 +16,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
+from simulator.keys import KeySpace, zipf_cdf
 from simulator.scenario.distributions import make_sampler
 from simulator.scenario.schema import Scenario
 from simulator.streams import Streams, buffered
 
-__all__ = ["BOUNCE", "BROWSE", "BUY", "LEAVE_CART", "Population", "User"]
+__all__ = ["BOUNCE", "BROWSE", "BUY", "LEAVE_CART", "Population", "User", "zipf_cdf"]
 
 # What the user intends to do, if nothing goes wrong.
 BOUNCE, BROWSE, LEAVE_CART, BUY = range(4)
@@ -36,7 +35,7 @@ class User:
     pages: list[int]
     """Items whose pages are viewed, in order (empty when the user skips browsing)."""
     item: int
-    """The item put in the cart: the last one viewed."""
+    """The item put in the cart: the last existing one viewed."""
     pauses_s: list[float]
     """Think time before each page after the landing page, and before add-to-cart."""
     plan: int
@@ -50,13 +49,6 @@ def _cumulative(shares: list[float]) -> list[float]:
     cumulative = list(itertools.accumulate(shares))
     cumulative[-1] = 1.0  # guard against rounding: every draw < 1 lands somewhere
     return cumulative
-
-
-def zipf_cdf(items: int, exponent: float) -> np.ndarray:
-    """Cumulative popularity of items ranked 1..items under a Zipf law."""
-    weights = np.arange(1, items + 1, dtype=float) ** -exponent
-    cdf = np.cumsum(weights)
-    return cdf / cdf[-1]
 
 
 class Population:
@@ -73,11 +65,9 @@ class Population:
         self._channel_cdf = _cumulative([c.share for c in scenario.payment.channels])
         self._warehouse_cdf = _cumulative([w.share for w in scenario.fulfilment.warehouses])
         self._uniform = buffered(streams.generator("users.choices").random)
-        cdf = zipf_cdf(scenario.catalogue.items, scenario.catalogue.zipf_exponent)
-        rng = streams.generator("users.items")
-        last = scenario.catalogue.items - 1
+        self.keys = KeySpace(scenario.catalogue)
         self._item: Callable[[], int] = buffered(
-            lambda n: np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), last)
+            self.keys.sampler(streams.generator("users.items"))
         )
         self._by_segment = []
         for s in scenario.segments:
@@ -113,12 +103,18 @@ class Population:
             plan = BROWSE if u_cart >= cart else (BUY if buys else LEAVE_CART)
         item = self._item
         viewed = [item() for _ in range(pages)]
+        existing = self.keys.existing
+        # The cart holds the last item viewed that exists (a fresh draw when none did).
+        in_cart = next((key for key in reversed(viewed) if key < existing), None)
+        while in_cart is None:
+            key = item()
+            in_cart = key if key < existing else None
         # pauses before each later page and before the add-to-cart request
         steps = max(pages - 1, 0) + (plan >= LEAVE_CART and pages > 0)
         return User(
             segment=segment,
             pages=viewed,
-            item=viewed[-1] if viewed else item(),
+            item=in_cart,
             pauses_s=[think() for _ in range(steps)],
             plan=plan,
             basket_cny=basket(),

@@ -51,7 +51,7 @@ SMALL: dict[str, Any] = {
     ],
     "catalogue": {"items": 100, "zipf_exponent": 1.0},
     "gateway": {"workers": 8, "queue_limit": 50, "service_time_ms": exp(5)},
-    "cache": {"ttl_s": 10, "latency_ms": fixed(1)},
+    "cache": {"levels": [{"name": "redis", "ttl_s": 10, "latency_ms": fixed(1)}]},
     "database": {
         "pool_size": 4,
         "pool_timeout_ms": 500,

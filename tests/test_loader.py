@@ -63,12 +63,12 @@ def test_unknown_key_is_reported_with_position_and_suggestion(tmp_path):
     path = write_small(tmp_path)
     line = replace_line(path, "ttl_s:", "ttl_sec:")
     problems = check_cli_fails(path)
-    assert [p["path"] for p in problems] == ["cache.ttl_s", "cache.ttl_sec"]
+    assert [p["path"] for p in problems] == ["cache.levels[0].ttl_s", "cache.levels[0].ttl_sec"]
     missing, problem = problems
     assert "missing" in missing["msg"]
     assert problem["file"] == str(path)
     assert int(problem["line"]) == line
-    assert problem["path"] == "cache.ttl_sec"
+    assert problem["path"] == "cache.levels[0].ttl_sec"
     assert "unknown field" in problem["msg"] and "ttl_s" in problem["msg"]
 
 
@@ -113,8 +113,8 @@ def test_every_error_is_reported_at_once(tmp_path):
     problems = check_cli_fails(path)
     assert {p["path"] for p in problems} >= {
         "gateway.workers",
-        "cache.ttl",
-        "cache.ttl_s",
+        "cache.levels[0].ttl",
+        "cache.levels[0].ttl_s",
         "database.pool_timeout_ms",
     }
     lines = [int(p["line"]) for p in problems]
@@ -154,7 +154,7 @@ def test_missing_required_field_points_at_its_parent(tmp_path):
     path = write_small(tmp_path)
     replace_line(path, "ttl_s:", "# ttl_s:")
     [problem] = check_cli_fails(path)
-    assert problem["path"] == "cache.ttl_s"
+    assert problem["path"] == "cache.levels[0].ttl_s"
     assert "missing" in problem["msg"]
 
 
@@ -191,20 +191,24 @@ def test_extends_merges_deeply_and_reports_child_positions(tmp_path):
             """\
             extends: parent.yaml
             name: child
-            cache:
-              ttl_s: 99
+            database:
+              pool_timeout_ms: 99
             """
         )
     )
     scenario = load_scenario(child)
     assert scenario.name == "child"
-    assert scenario.cache.ttl_s == 99
-    assert scenario.cache.latency_ms.average() == 1  # kept from the parent
-    child.write_text(child.read_text().replace("ttl_s: 99", "ttl_s: -1"))
+    assert scenario.database.pool_timeout_ms == 99
+    assert scenario.database.pool_size == 4  # kept from the parent
+    child.write_text(child.read_text().replace("pool_timeout_ms: 99", "pool_timeout_ms: -1"))
     with pytest.raises(ScenarioError) as err:
         load_scenario(child)
     [problem] = err.value.problems
-    assert (problem.source, problem.line, problem.path) == (str(child), 4, "cache.ttl_s")
+    assert (problem.source, problem.line, problem.path) == (
+        str(child),
+        4,
+        "database.pool_timeout_ms",
+    )
 
 
 def test_extends_cycle_is_an_error(tmp_path):
@@ -220,14 +224,14 @@ def test_set_overrides_are_typed_by_the_schema():
     scenario = load_scenario(
         small(),
         [
-            "cache.ttl_s=30",
+            "cache.levels[0].ttl_s=30",
             "name=2024",
             "payment.channels[1].timeout_ms=750",
             "gateway.service_time_ms={dist: deterministic, value: 4}",
             "inventory.stock_per_item=null",
         ],
     )
-    assert scenario.cache.ttl_s == 30.0
+    assert scenario.cache.levels[0].ttl_s == 30.0
     assert scenario.name == "2024"
     assert scenario.payment.channels[1].timeout_ms == 750
     assert scenario.gateway.service_time_ms.average() == 4
@@ -238,11 +242,19 @@ def test_bad_set_overrides_are_reported_with_exit_2(tmp_path):
     """An override with a bad value or path is named in the error and exits 2."""
     path = write_small(tmp_path)
     result = runner.invoke(
-        app, ["validate", str(path), "--set", "cache.ttl_s=abc", "--set", "payment.channels[5].x=1"]
+        app,
+        [
+            "validate",
+            str(path),
+            "--set",
+            "cache.levels[0].ttl_s=abc",
+            "--set",
+            "payment.channels[5].x=1",
+        ],
     )
     assert result.exit_code == 2
-    assert "--set cache.ttl_s=abc" in result.output
-    assert "cache.ttl_s" in result.output
+    assert "--set cache.levels[0].ttl_s=abc" in result.output
+    assert "cache.levels[0].ttl_s" in result.output
     assert "no item 5" in result.output
 
 
@@ -264,7 +276,9 @@ def test_extends_replaces_a_distribution_whole(tmp_path):
     """A child's distribution replaces the parent's; fields of the old family do not linger."""
     write_small(tmp_path, "parent.yaml")
     child = tmp_path / "child.yaml"
-    child.write_text("extends: parent.yaml\ncache:\n  latency_ms: {dist: exponential, mean: 3}\n")
+    child.write_text(
+        "extends: parent.yaml\ndatabase:\n  read_time_ms: {dist: exponential, mean: 3}\n"
+    )
     scenario = load_scenario(child)
-    assert scenario.cache.latency_ms.dist == "exponential"
-    assert scenario.cache.latency_ms.average() == 3
+    assert scenario.database.read_time_ms.dist == "exponential"
+    assert scenario.database.read_time_ms.average() == 3

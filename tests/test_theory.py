@@ -28,7 +28,7 @@ def single_station(rate: float, mean_service_ms: float, servers: int, **over) ->
         traffic={"baseline_per_s": rate},
         segments=[segment],
         gateway={"workers": servers, "service_time_ms": exp(mean_service_ms)},
-        cache={"ttl_s": 1e9, "latency_ms": fixed(0)},
+        cache={"levels": [{"name": "redis", "ttl_s": 1e9, "latency_ms": fixed(0)}]},
         database={
             "pool_size": 1000,
             "pool_timeout_ms": 1e9,
@@ -93,7 +93,7 @@ def test_ttl_cache_hit_ratio_matches_the_renewal_formula():
     rate, ttl = 5.0, 0.4
     scenario = single_station(rate, 1.0, 64, duration_s=2000)
     scenario["catalogue"] = {"items": 1, "zipf_exponent": 1.0}
-    scenario["cache"] = {"ttl_s": ttl, "latency_ms": fixed(0)}
+    scenario["cache"] = {"levels": [{"name": "redis", "ttl_s": ttl, "latency_ms": fixed(0)}]}
     ratios = [
         simulator.simulate(scenario, seed=3, replication=r).summary["cache_hit_ratio"]
         for r in range(6)

@@ -1,9 +1,17 @@
-"""The database behind a connection pool.
+"""The database: shards of a primary and read replicas, each behind a connection pool.
 
-A pool is a fixed set of telephone lines to the database: a query needs a free line
-for as long as it runs; callers who cannot get one within the pool timeout hang up
-with an error. Reads (cache misses) and writes (new orders) share the pool and differ
-in service time.
+A pool is a fixed set of telephone lines to one database instance: a query needs a
+free line for as long as it runs; callers who cannot get one within the pool timeout
+hang up with an error. Keys are split over shards by hash; a shard's reads go to its
+replicas in turn (to the primary when it has none), its writes to the primary.
+
+Contention. A database slows down as more queries run at once (locks, latches, a
+saturated CPU). The model is deliberately simple: a query that starts while n queries
+run on its instance (itself included) takes its sampled service time times
+``1 + contention_slope * max(0, n - contention_knee)``. Below the knee, service times
+do not depend on load; beyond it, each extra concurrent query adds ``slope`` of a
+service time to every query that starts. So a stampede of cache misses lengthens every
+query it joins. That keeps connections busy longer, which makes the stampede worse.
 """
 
 from __future__ import annotations
@@ -14,20 +22,84 @@ from typing import Any
 import simpy
 
 from simulator.components.station import StationStats, wait_for
+from simulator.keys import key_hash
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
 from simulator.scenario.schema import Database as DatabaseConfig
 from simulator.streams import Streams
 
-__all__ = ["Database"]
+__all__ = ["Database", "Instance"]
 
 _ERROR = Outcome.ERROR
 _ABANDONED = Outcome.ABANDONED
 
 
+class Instance:
+    """One database instance (a primary or a replica) and its connection pool.
+
+    Args:
+        env: the simulation environment.
+        name: station name in outputs.
+        config: the scenario's ``database`` section.
+        cluster: the database whose per-interval counters this instance adds to.
+    """
+
+    def __init__(
+        self, env: simpy.Environment, name: str, config: DatabaseConfig, cluster: Database
+    ) -> None:
+        self.env = env
+        self.pool = simpy.Resource(env, capacity=config.pool_size)
+        self.pool_timeout_s = config.pool_timeout_ms / 1000
+        self.knee = config.contention_knee
+        self.slope = config.contention_slope
+        self.stats = StationStats(name, config.pool_size, cluster.interval_s)
+        self.cluster = cluster
+
+    def query(self, service_s: float, deadline: float) -> Generator[Any, Any, Outcome | None]:
+        """Get a connection, hold it for the (contended) service time, give it back.
+
+        Args:
+            service_s: the query's service time when run alone.
+            deadline: when the waiting user gives up.
+
+        Returns:
+            None when the query ran; ``ERROR`` when no connection came within the pool
+            timeout; ``ABANDONED`` when the user's deadline came first.
+        """
+        env, stats, pool, cluster = self.env, self.stats, self.pool, self.cluster
+        now = env.now
+        stats.arrive(now)
+        give_up = now + self.pool_timeout_s
+        request = pool.request()
+        if not request.triggered:
+            request = yield from wait_for(env, request, min(give_up, deadline))
+        if request is None:
+            by_user = deadline < give_up
+            stats.leave_queue(now, env.now, by_user)
+            if by_user:
+                return _ABANDONED
+            cluster.pool_timeouts.add(env.now)
+            return _ERROR
+        start = env.now
+        stats.begin(now, start)
+        if start != now:
+            cluster.pool_wait_s.add(start, start - now)
+        knee = self.knee
+        if knee is not None and pool.count > knee:
+            service_s *= 1.0 + self.slope * (pool.count - knee)
+        yield env.timeout(service_s)
+        end = env.now
+        pool.release(request)
+        stats.served += 1
+        stats.finish(now, end)
+        cluster.queries.add(end)
+        cluster.started.add(start)
+        return None
+
+
 class Database:
-    """A connection pool of ``pool_size`` connections and a query service time.
+    """Shards, replicas and pools, and the database's per-interval figures.
 
     Args:
         env: the simulation environment.
@@ -43,59 +115,61 @@ class Database:
         streams: Streams,
         interval_s: float,
     ) -> None:
-        self.env = env
-        self.pool = simpy.Resource(env, capacity=config.pool_size)
-        self.pool_timeout_s = config.pool_timeout_ms / 1000
+        self.interval_s = interval_s
         self.read_time = make_sampler(config.read_time_ms, streams.generator("database.read"), 1e-3)
         self.write_time = make_sampler(
             config.write_time_ms, streams.generator("database.write"), 1e-3
         )
-        self.stats = StationStats("database", config.pool_size, interval_s)
         self.queries = IntervalCounter(interval_s)
+        """Queries completed, per interval."""
+        self.started = IntervalCounter(interval_s)
+        """Queries that got a connection, per interval (the pool wait's denominator)."""
+        self.pool_wait_s = IntervalCounter(interval_s)
+        """Seconds waited for a connection, summed per interval of the grant."""
         self.pool_timeouts = IntervalCounter(interval_s)
         self.reads = 0
         self.writes = 0
+        single = config.shards == 1 and config.read_replicas == 0
+        self.primaries: list[Instance] = []
+        self.replicas: list[list[Instance]] = []
+        for shard in range(config.shards):
+            prefix = "database" if config.shards == 1 else f"database.shard{shard}"
+            name = "database" if single else f"{prefix}.primary"
+            self.primaries.append(Instance(env, name, config, self))
+            self.replicas.append(
+                [
+                    Instance(env, f"{prefix}.replica{r + 1}", config, self)
+                    for r in range(config.read_replicas)
+                ]
+            )
+        self._turn = [0] * config.shards
+        self.shards = config.shards
 
-    def read(self, deadline: float) -> Generator[Any, Any, Outcome | None]:
-        """Run one read query; see :meth:`query`."""
+    @property
+    def instances(self) -> list[Instance]:
+        """Every instance: each shard's primary, then its replicas."""
+        out = []
+        for primary, replicas in zip(self.primaries, self.replicas, strict=True):
+            out += [primary, *replicas]
+        return out
+
+    def _shard(self, key: int) -> int:
+        return key_hash(key, 7) % self.shards if self.shards > 1 else 0
+
+    def read(self, key: int, deadline: float) -> Generator[Any, Any, Outcome | None]:
+        """Run one read of ``key``: its shard's next replica, or its primary."""
         self.reads += 1
-        return self.query(self.read_time(), deadline)
+        shard = self._shard(key)
+        replicas = self.replicas[shard]
+        if replicas:
+            turn = self._turn[shard]
+            self._turn[shard] = (turn + 1) % len(replicas)
+            instance = replicas[turn]
+        else:
+            instance = self.primaries[shard]
+        return instance.query(self.read_time(), deadline)
 
-    def write(self, deadline: float) -> Generator[Any, Any, Outcome | None]:
-        """Run one write (order creation); see :meth:`query`."""
+    def write(self, key: int, deadline: float) -> Generator[Any, Any, Outcome | None]:
+        """Run one write (an order for item ``key``) on its shard's primary."""
         self.writes += 1
-        return self.query(self.write_time(), deadline)
-
-    def query(self, service_s: float, deadline: float) -> Generator[Any, Any, Outcome | None]:
-        """Get a connection, hold it for ``service_s``, give it back.
-
-        Args:
-            service_s: the query's service time.
-            deadline: when the waiting user gives up.
-
-        Returns:
-            None when the query ran; ``ERROR`` when no connection came within the pool
-            timeout; ``ABANDONED`` when the user's deadline came first.
-        """
-        env, stats, pool = self.env, self.stats, self.pool
-        now = env.now
-        stats.arrive(now)
-        give_up = now + self.pool_timeout_s
-        request = pool.request()
-        if not request.triggered:
-            request = yield from wait_for(env, request, min(give_up, deadline))
-        if request is None:
-            by_user = deadline < give_up
-            stats.leave_queue(now, env.now, by_user)
-            if by_user:
-                return _ABANDONED
-            self.pool_timeouts.add(env.now)
-            return _ERROR
-        stats.begin(now, env.now)
-        yield env.timeout(service_s)
-        end = env.now
-        pool.release(request)
-        stats.served += 1
-        stats.finish(now, end)
-        self.queries.add(end)
-        return None
+        return self.primaries[self._shard(key)].query(self.write_time(), deadline)

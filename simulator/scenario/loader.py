@@ -307,7 +307,7 @@ def _apply_overrides(document: _Document, overrides: Iterable[str]) -> list[Prob
         path_text, sep, value_text = text.partition("=")
         try:
             if not sep:
-                raise ValueError("expected PATH=VALUE, e.g. cache.ttl_s=30")
+                raise ValueError("expected PATH=VALUE, e.g. cache.levels[0].ttl_s=30")
             path = parse_path(path_text.strip())
             apply_override(document.data, path, _parse_value(path, value_text.strip()))
         except ValueError as exc:
@@ -386,7 +386,7 @@ def load_scenario(
 
     Args:
         source: a YAML file path, a mapping with the scenario's fields, or a Scenario.
-        overrides: ``PATH=VALUE`` strings, e.g. ``cache.ttl_s=30`` or
+        overrides: ``PATH=VALUE`` strings, e.g. ``cache.levels[0].ttl_s=30`` or
             ``payment.channels[0].timeout_ms=800``; values are typed by the schema.
 
     Returns:

@@ -10,7 +10,7 @@ silently. ``campaign-sim schema`` prints this schema as JSON Schema for editors.
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,10 +25,14 @@ from simulator.scenario.distributions import Deterministic, Distribution, Expone
 
 __all__ = [
     "Cache",
+    "CacheLevel",
+    "CacheNodeDown",
     "Catalogue",
     "Database",
     "Fulfilment",
+    "Fault",
     "Gateway",
+    "HotItem",
     "Inventory",
     "Payment",
     "PaymentChannel",
@@ -176,8 +180,22 @@ class Segment(_Model):
     )
 
 
+class HotItem(_Model):
+    """A hero item of the sale, with its own share of the page views."""
+
+    name: Name = Field(description="Item name, e.g. mate60-pro.")
+    share: Fraction = Field(
+        description="Fraction of all page views that go to this item (taken before the "
+        "Zipf law shares out the rest)."
+    )
+
+
 class Catalogue(_Model):
-    """The items on sale and how popular they are."""
+    """The items on sale, how popular they are, and requests for items that do not exist.
+
+    Keys are numbered: the catalogue's items by popularity rank (0 is the most viewed),
+    then the hot items, then the keys that do not exist.
+    """
 
     items: int = Field(default=10_000, ge=1, description="Number of distinct items (cache keys).")
     zipf_exponent: float = Field(
@@ -185,6 +203,36 @@ class Catalogue(_Model):
         ge=0,
         description="Exponent s of the Zipf law: item of rank k is viewed in proportion to k^-s.",
     )
+    hot_items: list[HotItem] = Field(
+        default=[],
+        description="Named hero items, each carrying its share of the page views; the "
+        "catalogue's Zipf law shares out the views that remain.",
+    )
+    missing_key_share: Fraction = Field(
+        default=0.0,
+        lt=1,
+        description="Fraction of page views for keys that do not exist (stale links, "
+        "scrapers, attacks): they miss every cache level and reach the database.",
+    )
+    missing_keys: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Distinct nonexistent keys those views are drawn from, uniformly. Few "
+        "keys repeat often (empty-result caching helps); many rarely repeat (it does not).",
+    )
+
+    @model_validator(mode="after")
+    def _views_add_up(self) -> Catalogue:
+        names = [h.name for h in self.hot_items]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"hot item names must be unique; repeated: {', '.join(repeated)}")
+        taken = sum(h.share for h in self.hot_items) + self.missing_key_share
+        if taken > 1 + 1e-9:
+            raise ValueError(
+                f"hot item shares plus missing_key_share add up to {taken:g}, more than 1"
+            )
+        return self
 
 
 class Gateway(_Model):
@@ -203,25 +251,127 @@ class Gateway(_Model):
     )
 
 
-class Cache(_Model):
-    """A distributed cache in front of the database: entries written on a miss, with a TTL."""
+class CacheLevel(_Model):
+    """One level of the cache: its nodes, their size, entry lifetime and lookup time."""
 
+    name: Name = Field(description="Level name in outputs, e.g. local or redis.")
+    kind: Literal["local", "distributed"] = Field(
+        default="distributed",
+        description="local: an in-process cache, one copy per application server "
+        "(``nodes`` of them); a request uses the copy of the server it lands on, at "
+        "random. distributed: ``nodes`` cache servers that split the keys by hash.",
+    )
+    nodes: int = Field(default=1, ge=1, description="Copies (local) or shards (distributed).")
+    capacity: int | None = Field(
+        default=None,
+        ge=1,
+        description="Entries each node holds; the least recently used is evicted beyond "
+        "it. null means unbounded.",
+    )
     ttl_s: float = Field(gt=0, description="Time to live of an entry after it is written, s.")
+    ttl_jitter: Fraction = Field(
+        default=0.0,
+        description="TTL jitter j: each entry lives a uniform time in [ttl*(1-j), "
+        "ttl*(1+j)], so keys written together do not expire together.",
+    )
     latency_ms: Distribution = Field(
         default=Deterministic(dist="deterministic", value=1.0),
-        description="Time of one cache lookup, ms.",
+        description="Time of one lookup at this level, ms.",
+    )
+    hot_items_only: bool = Field(
+        default=False,
+        description="Keep only the catalogue's hot items at this level (a local hot-key "
+        "cache); other keys pass straight to the next level.",
     )
 
 
-class Database(_Model):
-    """A database behind a connection pool."""
+class Cache(_Model):
+    """Cache levels in front of the database, and the defences against their failure modes.
 
-    pool_size: int = Field(ge=1, description="Connections in the pool (queries served at once).")
+    A lookup tries the levels in order; a hit at a later level fills the earlier ones;
+    a miss at every level rebuilds the entry from the database and writes every level.
+    """
+
+    levels: list[CacheLevel] = Field(
+        min_length=1, description="Levels, nearest first (e.g. local, then distributed)."
+    )
+    rebuild: Literal["none", "mutex", "logical_expiry"] = Field(
+        default="none",
+        description="What concurrent misses on one key do. none: each goes to the "
+        "database (a stampede when a hot key expires). mutex: one rebuilds under a per-key "
+        "lock, the others wait for its result (request coalescing). logical_expiry: entries "
+        "stay after their TTL and are served stale while one background refresh runs.",
+    )
+    xfetch_beta: float | None = Field(
+        default=None,
+        gt=0,
+        description="Probabilistic early recomputation (XFetch, Vattani et al., VLDB "
+        "2015): a read at time t rebuilds an entry expiring at T early when "
+        "t - delta*beta*ln(U) >= T, with delta the entry's last rebuild time and U "
+        "uniform. 1 is the paper's default; larger rebuilds earlier. null switches it off.",
+    )
+    empty_result_ttl_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Cache 'not found' answers for this long, s, so a repeated request for "
+        "a missing key stops at the cache. null: not cached.",
+    )
+    bloom_filter_false_positive_rate: Fraction | None = Field(
+        default=None,
+        gt=0,
+        description="A Bloom filter of existing keys in front of the cache: a missing key "
+        "passes it with this probability (fixed per key), an existing key always. null: "
+        "no filter.",
+    )
+    warm_items: int = Field(
+        default=0,
+        ge=0,
+        description="Entries written into every level at t=0 by a pre-sale warm-up job: "
+        "all hot items and this many of the most popular items. Written together, they "
+        "expire together unless ttl_jitter spreads them.",
+    )
+
+    @field_validator("levels")
+    @classmethod
+    def _unique_levels(cls, levels: list[CacheLevel]) -> list[CacheLevel]:
+        names = [level.name for level in levels]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"cache level names must be unique; repeated: {', '.join(repeated)}")
+        return levels
+
+
+class Database(_Model):
+    """The database: shards, each a primary and its read replicas, behind connection pools.
+
+    Every instance (primary or replica) has its own pool of ``pool_size`` connections.
+    Keys are split over shards by hash; reads go to a shard's replicas in turn (to its
+    primary when it has none); writes go to the primary.
+    """
+
+    pool_size: int = Field(ge=1, description="Connections in each instance's pool.")
     pool_timeout_ms: float = Field(
         gt=0, description="Longest wait for a connection before the request fails, ms."
     )
     read_time_ms: Distribution = Field(description="Service time of a read query, ms.")
     write_time_ms: Distribution = Field(description="Service time of an order write, ms.")
+    contention_knee: int | None = Field(
+        default=None,
+        ge=1,
+        description="Queries running at once on an instance beyond which each one slows "
+        "(locks, latches, CPU). null: no contention, service times do not depend on load.",
+    )
+    contention_slope: float = Field(
+        default=0.0,
+        ge=0,
+        description="Slowdown per query beyond the knee: a query that starts with n "
+        "queries running (itself included) takes its service time times "
+        "1 + slope * max(0, n - knee).",
+    )
+    shards: int = Field(default=1, ge=1, description="Shards the keys are split over by hash.")
+    read_replicas: int = Field(
+        default=0, ge=0, description="Read replicas per shard; reads go to them in turn."
+    )
 
 
 class Inventory(_Model):
@@ -288,6 +438,26 @@ class Fulfilment(_Model):
         return _shares_sum_to_one(warehouses, "warehouse")
 
 
+class CacheNodeDown(_Model):
+    """A cache node (or a whole level) is lost: its entries vanish, requests fall through."""
+
+    kind: Literal["cache_node_down"] = Field(description="The fault's kind.")
+    at_s: float = Field(ge=0, description="When the node goes down, s.")
+    duration_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long it stays down, s; it comes back empty (cold). null: for the "
+        "rest of the run.",
+    )
+    level: Name = Field(description="Name of the cache level.")
+    node: int | None = Field(
+        default=None, ge=0, description="Node index within the level; null: every node."
+    )
+
+
+Fault = Annotated[CacheNodeDown, Field(discriminator="kind")]
+
+
 class Scenario(_Model):
     """One sale and one architecture: the whole input of a run."""
 
@@ -335,6 +505,28 @@ class Scenario(_Model):
     inventory: Inventory = Field(default_factory=Inventory, description="Stock.")
     payment: Payment = Field(description="Payment channels.")
     fulfilment: Fulfilment = Field(description="Warehouses and carrier.")
+    faults: list[Fault] = Field(
+        default=[], description="Timed faults injected into the run, in any order."
+    )
+
+    @field_validator("faults")
+    @classmethod
+    def _faults_name_parts(cls, faults: list[Fault], info: ValidationInfo) -> list[Fault]:
+        cache = info.data.get("cache")
+        levels = {level.name: level for level in cache.levels} if cache else {}
+        for i, fault in enumerate(faults):
+            level = levels.get(fault.level)
+            if level is None:
+                known = ", ".join(levels) or "none, cache is null"
+                raise ValueError(
+                    f"[{i}].level: no cache level named {fault.level!r} (levels: {known})"
+                )
+            if fault.node is not None and fault.node >= level.nodes:
+                raise ValueError(
+                    f"[{i}].node: {fault.node} is out of range; level {level.name!r} "
+                    f"has {level.nodes} node(s)"
+                )
+        return faults
 
     @field_validator("segments")
     @classmethod
