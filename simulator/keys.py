@@ -62,7 +62,7 @@ class KeySpace:
         self.missing_keys = catalogue.missing_keys
         self._hot_cdf = np.cumsum([h.share for h in catalogue.hot_items])
         self._hot_share = float(self._hot_cdf[-1]) if len(self._hot_cdf) else 0.0
-        self._missing_share = catalogue.missing_key_share
+        self.missing_share = catalogue.missing_key_share
         self._zipf = zipf_cdf(catalogue.items, catalogue.zipf_exponent)
 
     def is_hot(self, key: int) -> bool:
@@ -88,7 +88,7 @@ class KeySpace:
         would, from the same numbers.
         """
         zipf, last = self._zipf, self.items - 1
-        hot_share, missing_share = self._hot_share, self._missing_share
+        hot_share, missing_share = self._hot_share, self.missing_share
         if not hot_share and not missing_share:
             return lambda n: np.minimum(np.searchsorted(zipf, rng.random(n), side="right"), last)
         hot_cdf, hot_start = self._hot_cdf, self.hot_start

@@ -146,6 +146,8 @@ def summarise(
         "cache_early_recomputes": cache.early_recomputes,
         "cache_coalesced_waits": cache.coalesced,
         "cache_blocked_by_bloom_filter": cache.blocked,
+        "missing_key_lookups": cache.missing_lookups,
+        "missing_key_db_reads": cache.missing_rebuilds,
         "max_concurrent_rebuilds": cache.max_concurrent_rebuilds,
         "max_concurrent_rebuilds_key": (
             None if cache.max_rebuilds_key is None else keys.label(cache.max_rebuilds_key)

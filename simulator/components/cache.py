@@ -214,7 +214,22 @@ class CacheTier:
         self.early_recomputes = 0
         self.coalesced = 0
         self.blocked = 0
+        self.missing_lookups = 0
+        """Lookups of keys that do not exist."""
+        self.missing_rebuilds = 0
+        """Database reads for keys that do not exist: penetration that got through."""
         self._warm(config.warm_items)
+        level = self.last
+        if (
+            len(self.levels) == 1
+            and len(level.stores) == 1
+            and not (level.capacity or level.hot_only or self.logical_expiry)
+            and self.xfetch_beta is None
+            and self.bloom_fpp is None
+            and not keys.missing_share
+        ):
+            # The common plain case, on every page view: one store, nothing to decide.
+            self.lookup = self._lookup_plain  # type: ignore[method-assign]
 
     # ----------------------------------------------------------------- lookup
 
@@ -228,8 +243,11 @@ class CacheTier:
             landed on, whose local copies the rebuild fills. ``latency_s`` is the time
             spent at the levels tried.
         """
-        if key >= self.existing and self.bloom_fpp is not None:
-            if not bloom_passes(key, self.bloom_fpp, self._bloom_salt):
+        if key >= self.existing:
+            self.missing_lookups += 1
+            if self.bloom_fpp is not None and not bloom_passes(
+                key, self.bloom_fpp, self._bloom_salt
+            ):
                 self.blocked += 1
                 return None, 0.0  # "no such item", answered by the filter
         server = int(self._server_u() * self.servers) if self.servers > 1 else 0
@@ -282,6 +300,16 @@ class CacheTier:
             self.misses.add(now)
         return server, latency
 
+    def _lookup_plain(self, key: int, now: float) -> tuple[int | None, float]:
+        """:meth:`lookup` for one level of one node with no options."""
+        level = self.last
+        expires = level.stores[0].get(key)  # type: ignore[union-attr]
+        if expires is not None and expires > now:
+            level.hits.add(now)
+            return None, level.latency()
+        level.misses.add(now)
+        return 0, level.latency()
+
     def _delta(self, key: int) -> float:
         return self.delta.get(key, self.default_delta_s)
 
@@ -309,23 +337,29 @@ class CacheTier:
         Returns:
             None on success; the database's failure (``ERROR``, ``ABANDONED``) otherwise.
         """
-        env = self.env
         if self.mutex:
-            inflight = self._inflight
-            while key in inflight:
-                pending = inflight[key]
-                self.coalesced += 1
-                got = yield pending | env.timeout(max(deadline - env.now, 0.0))
-                if pending not in got:
-                    return _ABANDONED
-                if pending.value is not _ABANDONED:
-                    return pending.value  # its result is ours: the entry, or its error
-            inflight[key] = event = env.event()
-            failed = yield from self._read_and_write(key, server, deadline)
-            del inflight[key]
-            event.succeed(failed)
-            return failed
-        return (yield from self._read_and_write(key, server, deadline))
+            return self._rebuild_once(key, server, deadline)
+        return self._read_and_write(key, server, deadline)
+
+    def _rebuild_once(
+        self, key: int, server: int, deadline: float
+    ) -> Generator[Any, Any, Outcome | None]:
+        """The mutex: one rebuild of ``key`` at a time; the others wait for its result."""
+        env = self.env
+        inflight = self._inflight
+        while key in inflight:
+            pending = inflight[key]
+            self.coalesced += 1
+            got = yield pending | env.timeout(max(deadline - env.now, 0.0))
+            if pending not in got:
+                return _ABANDONED
+            if pending.value is not _ABANDONED:
+                return pending.value  # its result is ours: the entry, or its error
+        inflight[key] = event = env.event()
+        failed = yield from self._read_and_write(key, server, deadline)
+        del inflight[key]
+        event.succeed(failed)
+        return failed
 
     def _read_and_write(
         self, key: int, server: int, deadline: float
@@ -339,6 +373,8 @@ class CacheTier:
             self.max_rebuilds_key = key
             self.max_rebuilds_at_s = started
         self.rebuilds.add(started)
+        if key >= self.existing:
+            self.missing_rebuilds += 1
         failed = yield from self.database.read(key, deadline)
         left = rebuilding[key] = rebuilding[key] - 1
         if not left:
@@ -414,6 +450,7 @@ class NoCache:
     max_rebuilds_key = None
     max_rebuilds_at_s = None
     stale_hits = early_recomputes = coalesced = blocked = 0
+    missing_lookups = missing_rebuilds = 0
 
     def __init__(self, database: Any, interval_s: float) -> None:
         self.database = database
