@@ -81,8 +81,8 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
         if scenario.gateway is None
         else Gateway(env, scenario.gateway, streams, interval)
     )
-    database = Database(env, scenario.database, streams, interval)
     keys = KeySpace(scenario.catalogue)
+    database = Database(env, scenario.database, streams, interval, keys)
     cache = (
         NoCache(database, interval)
         if scenario.cache is None

@@ -56,6 +56,7 @@ class KeySpace:
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.items = catalogue.items
+        self.hot_items = catalogue.hot_items
         self.hot_names = [h.name for h in catalogue.hot_items]
         self.hot_start = catalogue.items
         self.existing = catalogue.items + len(catalogue.hot_items)

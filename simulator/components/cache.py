@@ -218,7 +218,11 @@ class CacheTier:
         """Lookups of keys that do not exist."""
         self.missing_rebuilds = 0
         """Database reads for keys that do not exist: penetration that got through."""
-        self._warm(config.warm_items)
+        if config.warm_at_s > 0:
+            timer = env.timeout(config.warm_at_s)
+            timer.callbacks.append(lambda _: self._warm(config.warm_items, env.now))
+        else:
+            self._warm(config.warm_items, 0.0)
         level = self.last
         if (
             len(self.levels) == 1
@@ -405,15 +409,15 @@ class CacheTier:
             ttl = level.ttl() if exists else self.empty_ttl_s
             level.write(store, key, now + ttl)  # type: ignore[operator]
 
-    def _warm(self, count: int) -> None:
-        """The pre-sale warm-up job: hot items and the ``count`` most popular, at t=0."""
+    def _warm(self, count: int, now: float) -> None:
+        """The pre-sale warm-up job: hot items and the ``count`` most popular, at ``now``."""
         keys = [*range(self.keys.hot_start, self.existing), *range(min(count, self.keys.items))]
         lo, hi = self.hot_range
         for level in self.levels:
             for key in keys:
                 if level.hot_only and not lo <= key < hi:
                     continue
-                level.write_all(key, level.ttl())
+                level.write_all(key, now + level.ttl())
 
     # ----------------------------------------------------------------- faults
 

@@ -16,13 +16,13 @@ query it joins. That keeps connections busy longer, which makes the stampede wor
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
 
 from simulator.components.station import StationStats, wait_for
-from simulator.keys import key_hash
+from simulator.keys import KeySpace, key_hash
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
@@ -114,9 +114,19 @@ class Database:
         config: DatabaseConfig,
         streams: Streams,
         interval_s: float,
+        keys: KeySpace | None = None,
     ) -> None:
         self.interval_s = interval_s
         self.read_time = make_sampler(config.read_time_ms, streams.generator("database.read"), 1e-3)
+        # Hot items whose page takes its own time to rebuild, by key.
+        self._rebuild_time: dict[int, Callable[[], float]] = {}
+        if keys is not None:
+            for i, item in enumerate(keys.hot_items):
+                if item.rebuild_time_ms is not None:
+                    stream = streams.generator(f"database.rebuild.{item.name}")
+                    self._rebuild_time[keys.hot_start + i] = make_sampler(
+                        item.rebuild_time_ms, stream, 1e-3
+                    )
         self.write_time = make_sampler(
             config.write_time_ms, streams.generator("database.write"), 1e-3
         )
@@ -167,7 +177,8 @@ class Database:
             instance = replicas[turn]
         else:
             instance = self.primaries[shard]
-        return instance.query(self.read_time(), deadline)
+        special = self._rebuild_time.get(key) if self._rebuild_time else None
+        return instance.query(self.read_time() if special is None else special(), deadline)
 
     def write(self, key: int, deadline: float) -> Generator[Any, Any, Outcome | None]:
         """Run one write (an order for item ``key``) on its shard's primary."""

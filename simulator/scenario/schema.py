@@ -188,6 +188,12 @@ class HotItem(_Model):
         description="Fraction of all page views that go to this item (taken before the "
         "Zipf law shares out the rest)."
     )
+    rebuild_time_ms: Distribution | None = Field(
+        default=None,
+        description="Database time to rebuild this item's page on a cache miss, ms (a "
+        "hero item's detail page often aggregates price, stock and promotions). null: "
+        "database.read_time_ms like any item.",
+    )
 
 
 class Catalogue(_Model):
@@ -326,9 +332,15 @@ class Cache(_Model):
     warm_items: int = Field(
         default=0,
         ge=0,
-        description="Entries written into every level at t=0 by a pre-sale warm-up job: "
-        "all hot items and this many of the most popular items. Written together, they "
-        "expire together unless ttl_jitter spreads them.",
+        description="Entries written into every level by a pre-sale warm-up job at "
+        "warm_at_s: all hot items and this many of the most popular items. Written "
+        "together, they expire together unless ttl_jitter spreads them.",
+    )
+    warm_at_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="When the warm-up job writes its entries, s; with a level's TTL this "
+        "sets when they expire (e.g. at the sale's start).",
     )
 
     @field_validator("levels")
