@@ -14,7 +14,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from simulator.campaign import simulate
 from simulator.presets import presets, resolve
@@ -136,10 +139,11 @@ def _theory_table(replications: int) -> None:
 @app.command("list")
 def list_presets() -> None:
     """List the shipped presets and the question each answers."""
-    table = Table("preset", "question", "file", box=None)
+    # One block per preset rather than a table: names are what users type, so they are
+    # never cut, and questions stay readable in a narrow terminal.
     for name, path, question in presets():
-        table.add_row(name, question, str(path))
-    _out.print(table)
+        _out.print(f"[bold]{escape(name)}[/bold]  [dim]{escape(str(path))}[/dim]")
+        _out.print(Padding(Text(question), (0, 0, 0, 2)))
 
 
 @app.command()

@@ -20,7 +20,7 @@ import numpy as np
 
 from simulator.scenario.schema import Catalogue
 
-__all__ = ["KeySpace", "bloom_passes", "key_hash", "zipf_cdf"]
+__all__ = ["KeySpace", "bloom_passes", "bucket", "zipf_cdf"]
 
 _GOLDEN = 0x9E3779B1  # Knuth's multiplicative hash constant, 2^32 / golden ratio
 
@@ -32,9 +32,14 @@ def zipf_cdf(items: int, exponent: float) -> np.ndarray:
     return cdf / cdf[-1]
 
 
-def key_hash(key: int, salt: int = 0) -> int:
-    """A cheap, well-spread 32-bit hash of a key (for shards, nodes and the Bloom filter)."""
-    return (((key + salt) * _GOLDEN) & 0xFFFFFFFF) >> 3
+def _hash(key: int, salt: int) -> int:
+    """Fibonacci hashing: a 32-bit hash whose high bits spread consecutive keys evenly."""
+    return ((key ^ salt) * _GOLDEN) & 0xFFFFFFFF
+
+
+def bucket(key: int, buckets: int, salt: int = 0) -> int:
+    """Which of ``buckets`` (shards, cache nodes) a key belongs to, from the hash's high bits."""
+    return (_hash(key, salt) * buckets) >> 32
 
 
 def bloom_passes(key: int, false_positive_rate: float, salt: int) -> bool:
@@ -44,7 +49,7 @@ def bloom_passes(key: int, false_positive_rate: float, salt: int) -> bool:
     to be set), not a coin tossed per request: the same key always passes or always
     fails, and about ``false_positive_rate`` of all missing keys pass.
     """
-    return key_hash(key, salt) < false_positive_rate * (1 << 29)
+    return _hash(key, salt) < false_positive_rate * (1 << 32)
 
 
 class KeySpace:

@@ -18,7 +18,7 @@ from scipy import stats
 
 import simulator
 from simulator.components.cache import CacheLevel, CacheTier, xfetch_due
-from simulator.keys import KeySpace
+from simulator.keys import KeySpace, bloom_passes, bucket
 from simulator.scenario.schema import Cache, Catalogue
 from simulator.scenario.schema import CacheLevel as LevelConfig
 from simulator.streams import Streams
@@ -336,3 +336,22 @@ def test_timeseries_carry_hit_ratio_by_level_and_database_load():
         assert column in frame
     assert frame["cache_rebuilds"].sum() == result.summary["db_reads"]
     assert frame["db_queries"].sum() == result.summary["db_queries"]
+
+
+def test_keys_spread_evenly_over_nodes_and_shards():
+    """Consecutive keys (popularity ranks) fall evenly into buckets, whatever the count."""
+    keys = range(20_000)
+    for n in (2, 3, 4, 7):
+        counts = np.bincount([bucket(k, n) for k in keys], minlength=n)
+        low, high = stats.binom.interval(0.999, len(keys), 1 / n)
+        assert low <= counts.min() and counts.max() <= high
+    # the ten most popular items do not all land on one node
+    assert len({bucket(k, 4) for k in range(10)}) > 1
+
+
+def test_bloom_filter_false_positives_are_fixed_per_key():
+    """About the stated fraction of missing keys pass, and a key always gets the same answer."""
+    passed = [k for k in range(100_000) if bloom_passes(k, 0.01, salt=99)]
+    low, high = stats.binom.interval(0.999, 100_000, 0.01)
+    assert low <= len(passed) <= high
+    assert all(bloom_passes(k, 0.01, salt=99) for k in passed)

@@ -43,7 +43,7 @@ from typing import Any
 
 import simpy
 
-from simulator.keys import KeySpace, bloom_passes, key_hash
+from simulator.keys import KeySpace, bloom_passes, bucket
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
@@ -110,7 +110,7 @@ class CacheLevel:
             return stores[0]
         if self.local:
             return stores[server % len(stores)]
-        return stores[key_hash(key) % len(stores)]
+        return stores[bucket(key, len(stores), salt=0x5BD1E995)]
 
     def ttl(self) -> float:
         """A fresh entry's time to live, jittered."""

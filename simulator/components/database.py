@@ -22,7 +22,7 @@ from typing import Any
 import simpy
 
 from simulator.components.station import StationStats, wait_for
-from simulator.keys import KeySpace, key_hash
+from simulator.keys import KeySpace, bucket
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
@@ -164,7 +164,7 @@ class Database:
         return out
 
     def _shard(self, key: int) -> int:
-        return key_hash(key, 7) % self.shards if self.shards > 1 else 0
+        return bucket(key, self.shards, salt=0x27D4EB2F) if self.shards > 1 else 0
 
     def read(self, key: int, deadline: float) -> Generator[Any, Any, Outcome | None]:
         """Run one read of ``key``: its shard's next replica, or its primary."""
