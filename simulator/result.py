@@ -234,9 +234,9 @@ def _timeseries(campaign: Campaign, end_s: float, money: float) -> pd.DataFrame:
         columns["db_pool_wait_ms"] = (
             database.pool_wait_s.padded(n) * 1000 / database.started.padded(n)
         )
-        columns["db_utilisation"] = np.mean(
-            [_utilisation(i.stats, n, end_s) for i in database.instances], axis=0
-        )
+        busy = [_utilisation(i.stats, n, end_s) for i in database.instances]
+        columns["db_utilisation"] = np.mean(busy, axis=0)
+        columns["db_utilisation_busiest"] = np.max(busy, axis=0)  # one hot shard shows
         columns["gateway_utilisation"] = (
             _utilisation(campaign.gateway.stats, n, end_s)
             if campaign.gateway.stats

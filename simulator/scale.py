@@ -54,10 +54,9 @@ def apply_scale(scenario: Scenario) -> Scenario:
     database["pool_size"] = _servers(database["pool_size"], s)
     if database["contention_knee"] is not None:
         # n - knee shrinks with the pool, so the slope grows to keep the slowdown at a
-        # given utilisation.
-        knee = _servers(database["contention_knee"], s)
-        database["contention_slope"] *= database["contention_knee"] / knee
-        database["contention_knee"] = knee
+        # given utilisation (exactly so when the knee divides into whole queries).
+        database["contention_knee"] = _servers(database["contention_knee"], s)
+        database["contention_slope"] /= s
     if data["inventory"]["stock_per_item"] is not None:
         data["inventory"]["stock_per_item"] = round(data["inventory"]["stock_per_item"] * s)
     for channel in data["payment"]["channels"]:

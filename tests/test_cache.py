@@ -355,3 +355,52 @@ def test_bloom_filter_false_positives_are_fixed_per_key():
     low, high = stats.binom.interval(0.999, 100_000, 0.01)
     assert low <= len(passed) <= high
     assert all(bloom_passes(k, 0.01, salt=99) for k in passed)
+
+
+def test_repeated_hot_item_or_level_names_are_rejected():
+    with pytest.raises(ValueError, match="hot item names must be unique; repeated: a"):
+        Catalogue(items=10, hot_items=[{"name": "a", "share": 0.1}, {"name": "a", "share": 0.1}])
+    level = {"name": "redis", "ttl_s": 1}
+    with pytest.raises(ValueError, match="cache level names must be unique"):
+        Cache(levels=[level, level])
+
+
+def test_losing_the_only_cache_node_sends_every_read_to_the_database():
+    """The plain one-node cache, lost for 20 s: no hits then, and it comes back cold."""
+    scenario = hot_key(200, duration_s=60)
+    scenario["faults"] = [
+        {"kind": "cache_node_down", "at_s": 20, "duration_s": 20, "level": "redis"}
+    ]
+    series = run(scenario).timeseries.set_index("t_s")
+    assert series.loc[21:39, "cache_hits"].sum() == 0
+    assert series.loc[21:39, "cache_misses"].sum() > 1000  # 90% of 200 views/s, and more
+    assert series["cache_rebuilds"].sum() == series["cache_misses"].sum()
+    assert series.loc[45:59, "cache_hit_ratio"].mean() > 0.8
+
+
+def test_a_lone_hot_items_only_level_counts_the_keys_it_does_not_keep_as_misses():
+    """Lookups of other keys pass it by, so overall they are misses that rebuild."""
+    levels = [
+        {
+            "name": "local",
+            "kind": "local",
+            "ttl_s": 5,
+            "latency_ms": fixed(0),
+            "hot_items_only": True,
+        }
+    ]
+    summary = run(hot_key(200, duration_s=30, levels=levels)).summary
+    assert summary["cache_hits"] + summary["cache_misses"] == summary["sessions"]
+    assert summary["cache_misses"] == summary["db_reads"]
+    # The hot item misses only while a rebuild is out: about 1 + 180/s * 0.05 s of the
+    # 180/s * 5.05 s reads of each TTL cycle, so a hit ratio near 0.989.
+    assert 0.97 < summary["cache_hit_ratio_by_level"]["local"] < 0.995
+
+
+def test_local_levels_must_agree_on_the_number_of_servers():
+    levels = [
+        {"name": "a", "kind": "local", "nodes": 2, "ttl_s": 1},
+        {"name": "b", "kind": "local", "nodes": 3, "ttl_s": 1},
+    ]
+    with pytest.raises(ValueError, match="same number of nodes"):
+        Cache(levels=levels)

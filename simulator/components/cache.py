@@ -60,7 +60,8 @@ _NEVER = math.inf
 def xfetch_due(now: float, expires: float, delta: float, beta: float, u: float) -> bool:
     """The XFetch rule: recompute now, before ``expires``, if now - delta*beta*ln(u) >= expires.
 
-    For a read at time ``now`` the probability is exp(-(expires - now) / (delta*beta)):
+    ``u`` is uniform on (0, 1]. For a read at time ``now`` the probability is
+    exp(-(expires - now) / (delta*beta)):
     nil long before expiry, rising to 1 at it, and earlier for entries that take long
     (``delta``) to rebuild.
     """
@@ -199,10 +200,15 @@ class CacheTier:
         # XFetch's delta per key: how long its last rebuild took.
         self.delta: dict[int, float] = {}
         self.default_delta_s = rebuild_delta_s
-        if len(self.levels) == 1:
-            self.hits, self.misses = self.last.hits, self.last.misses
-        else:
+        for i, item in enumerate(keys.hot_items):  # a hero item's page has its own cost
+            if item.rebuild_time_ms is not None:
+                self.delta[keys.hot_start + i] = item.rebuild_time_ms.average() / 1000
+        # One level that sees every lookup keeps the overall counts itself.
+        self._own_totals = len(self.levels) > 1 or self.last.hot_only
+        if self._own_totals:
             self.hits, self.misses = IntervalCounter(interval_s), IntervalCounter(interval_s)
+        else:
+            self.hits, self.misses = self.last.hits, self.last.misses
         self.rebuilds = IntervalCounter(interval_s)
         self._rebuilding: dict[int, int] = {}
         self.max_concurrent_rebuilds = 0
@@ -258,6 +264,7 @@ class CacheTier:
         latency = 0.0
         levels = self.levels
         last = self.last
+        own_totals = self._own_totals
         for level in levels:
             if level.hot_only and not (self.hot_range[0] <= key < self.hot_range[1]):
                 continue
@@ -277,7 +284,7 @@ class CacheTier:
                     level is last
                     and self.xfetch_beta is not None
                     and xfetch_due(
-                        now, expires, self._delta(key), self.xfetch_beta, self._xfetch_u()
+                        now, expires, self._delta(key), self.xfetch_beta, 1.0 - self._xfetch_u()
                     )
                 ):
                     self.early_recomputes += 1
@@ -286,28 +293,34 @@ class CacheTier:
                 level.hits.add(now)
                 if level is not levels[0]:
                     self._fill_above(level, key, server, now)
-                if len(levels) > 1:
+                if own_totals:
                     self.hits.add(now)
                 return None, latency
             if level is last and self.logical_expiry:
                 # Past its logical expiry: serve the stale value, refresh in the background.
                 self.stale_hits += 1
                 level.hits.add(now)
-                if len(levels) > 1:
+                if level.capacity:
+                    store.move_to_end(key)  # type: ignore[attr-defined]
+                if own_totals:
                     self.hits.add(now)
                 if key not in self._refreshing:
                     self._refreshing.add(key)
                     self.env.process(self._refresh(key, server))
                 return None, latency
             level.misses.add(now)
-        if len(levels) > 1:
+        if own_totals:
             self.misses.add(now)
         return server, latency
 
     def _lookup_plain(self, key: int, now: float) -> tuple[int | None, float]:
         """:meth:`lookup` for one level of one node with no options."""
         level = self.last
-        expires = level.stores[0].get(key)  # type: ignore[union-attr]
+        store = level.stores[0]
+        if store is None:  # lost to a fault: fall through to the database
+            level.misses.add(now)
+            return 0, 0.0
+        expires = store.get(key)
         if expires is not None and expires > now:
             level.hits.add(now)
             return None, level.latency()
@@ -351,9 +364,10 @@ class CacheTier:
         """The mutex: one rebuild of ``key`` at a time; the others wait for its result."""
         env = self.env
         inflight = self._inflight
+        if key in inflight:
+            self.coalesced += 1  # once per request, however many rebuilds it waits for
         while key in inflight:
             pending = inflight[key]
-            self.coalesced += 1
             got = yield pending | env.timeout(max(deadline - env.now, 0.0))
             if pending not in got:
                 return _ABANDONED

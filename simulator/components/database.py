@@ -83,6 +83,7 @@ class Instance:
             return _ERROR
         start = env.now
         stats.begin(now, start)
+        cluster.started.add(start)
         if start != now:
             cluster.pool_wait_s.add(start, start - now)
         knee = self.knee
@@ -94,7 +95,6 @@ class Instance:
         stats.served += 1
         stats.finish(now, end)
         cluster.queries.add(end)
-        cluster.started.add(start)
         return None
 
 

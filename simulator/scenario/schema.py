@@ -51,15 +51,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _unique_names(items: list, what: str) -> list:
+    names = [item.name for item in items]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{what} names must be unique; repeated: {', '.join(repeated)}")
+    return items
+
+
 def _shares_sum_to_one(items: list, what: str) -> list:
     total = sum(item.share for item in items)
     if not math.isclose(total, 1.0, abs_tol=1e-6):
         raise ValueError(f"{what} shares must sum to 1, they sum to {total:g}")
-    names = [item.name for item in items]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"{what} names must be unique; repeated: {', '.join(duplicates)}")
-    return items
+    return _unique_names(items, what)
 
 
 class Pulse(_Model):
@@ -229,10 +233,7 @@ class Catalogue(_Model):
 
     @model_validator(mode="after")
     def _views_add_up(self) -> Catalogue:
-        names = [h.name for h in self.hot_items]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"hot item names must be unique; repeated: {', '.join(repeated)}")
+        _unique_names(self.hot_items, "hot item")
         taken = sum(h.share for h in self.hot_items) + self.missing_key_share
         if taken > 1 + 1e-9:
             raise ValueError(
@@ -346,11 +347,13 @@ class Cache(_Model):
     @field_validator("levels")
     @classmethod
     def _unique_levels(cls, levels: list[CacheLevel]) -> list[CacheLevel]:
-        names = [level.name for level in levels]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"cache level names must be unique; repeated: {', '.join(repeated)}")
-        return levels
+        servers = {level.nodes for level in levels if level.kind == "local"}
+        if len(servers) > 1:
+            raise ValueError(
+                "local levels are copies on the application servers, so they must have the "
+                f"same number of nodes; got {', '.join(map(str, sorted(servers)))}"
+            )
+        return _unique_names(levels, "cache level")
 
 
 class Database(_Model):
