@@ -76,7 +76,12 @@ class CacheLevel:
     """
 
     def __init__(
-        self, config: LevelConfig, index: int, streams: Streams, interval_s: float
+        self,
+        config: LevelConfig,
+        index: int,
+        streams: Streams,
+        interval_s: float,
+        hot_keys: range = range(0),
     ) -> None:
         self.name = config.name
         self.index = index
@@ -85,6 +90,7 @@ class CacheLevel:
         self.ttl_s = config.ttl_s
         self.jitter = config.ttl_jitter
         self.hot_only = config.hot_items_only
+        self.hot_keys = hot_keys
         self.latency: Callable[[], float] = make_sampler(
             config.latency_ms, streams.generator(f"cache.{config.name}.latency"), scale=1e-3
         )
@@ -96,6 +102,10 @@ class CacheLevel:
         self.hits = IntervalCounter(interval_s)
         self.misses = IntervalCounter(interval_s)
         self.evictions = 0
+
+    def keeps(self, key: int) -> bool:
+        """Whether this level holds ``key`` at all (a hot-items-only level holds few)."""
+        return not self.hot_only or key in self.hot_keys
 
     def _new_store(self) -> dict[int, float]:
         return OrderedDict() if self.capacity else {}
@@ -180,8 +190,10 @@ class CacheTier:
         self.env = env
         self.keys = keys
         self.database = database
+        hot_keys = range(keys.hot_start, keys.existing)
         self.levels = [
-            CacheLevel(level, i, streams, interval_s) for i, level in enumerate(config.levels)
+            CacheLevel(level, i, streams, interval_s, hot_keys)
+            for i, level in enumerate(config.levels)
         ]
         self.last = self.levels[-1]
         self.mutex = config.rebuild == "mutex"
@@ -196,7 +208,6 @@ class CacheTier:
         # only to local levels, which keep one copy per server.
         self.servers = max((len(lv.stores) for lv in self.levels if lv.local), default=1)
         self._server_u = buffered(streams.generator("cache.server").random)
-        self.hot_range = (keys.hot_start, keys.existing)
         # XFetch's delta per key: how long its last rebuild took.
         self.delta: dict[int, float] = {}
         self.default_delta_s = rebuild_delta_s
@@ -266,7 +277,7 @@ class CacheTier:
         last = self.last
         own_totals = self._own_totals
         for level in levels:
-            if level.hot_only and not (self.hot_range[0] <= key < self.hot_range[1]):
+            if not level.keeps(key):
                 continue
             store = level.store_for(key, server)
             if store is None:  # the node is down: fall through
@@ -291,8 +302,8 @@ class CacheTier:
                     level.misses.add(now)
                     break  # this reader recomputes, ahead of expiry
                 level.hits.add(now)
-                if level is not levels[0]:
-                    self._fill_above(level, key, server, now)
+                if level is not levels[0]:  # fill the levels above
+                    self._write(levels[: level.index], key, server, now)
                 if own_totals:
                     self.hits.add(now)
                 return None, latency
@@ -329,16 +340,6 @@ class CacheTier:
 
     def _delta(self, key: int) -> float:
         return self.delta.get(key, self.default_delta_s)
-
-    def _fill_above(self, found: CacheLevel, key: int, server: int, now: float) -> None:
-        """Copy an entry found at a later level into the earlier ones."""
-        lo, hi = self.hot_range
-        for level in self.levels[: found.index]:
-            if level.hot_only and not lo <= key < hi:
-                continue
-            store = level.store_for(key, server)
-            if store is not None:
-                level.write(store, key, now + level.ttl())
 
     # ----------------------------------------------------------------- rebuild
 
@@ -410,28 +411,32 @@ class CacheTier:
 
     def put(self, key: int, server: int, now: float) -> None:
         """Write a freshly rebuilt entry into every level that takes it."""
-        exists = key < self.existing
-        if not exists and self.empty_ttl_s is None:
-            return  # "not found" answers are not cached
-        lo, hi = self.hot_range
-        for level in self.levels:
-            if level.hot_only and not lo <= key < hi:
-                continue
-            store = level.store_for(key, server)
-            if store is None:
-                continue
-            ttl = level.ttl() if exists else self.empty_ttl_s
-            level.write(store, key, now + ttl)  # type: ignore[operator]
+        if key < self.existing:
+            self._write(self.levels, key, server, now)
+        elif self.empty_ttl_s is not None:  # a "not found" answer, cached if asked
+            self._write(self.levels, key, server, now, self.empty_ttl_s)
+
+    def _write(
+        self,
+        levels: list[CacheLevel],
+        key: int,
+        server: int,
+        now: float,
+        ttl_s: float | None = None,
+    ) -> None:
+        """Write ``key`` into these levels' stores for ``server``, for their TTL by default."""
+        for level in levels:
+            store = level.store_for(key, server) if level.keeps(key) else None
+            if store is not None:
+                level.write(store, key, now + (level.ttl() if ttl_s is None else ttl_s))
 
     def _warm(self, count: int, now: float) -> None:
         """The pre-sale warm-up job: hot items and the ``count`` most popular, at ``now``."""
         keys = [*range(self.keys.hot_start, self.existing), *range(min(count, self.keys.items))]
-        lo, hi = self.hot_range
         for level in self.levels:
             for key in keys:
-                if level.hot_only and not lo <= key < hi:
-                    continue
-                level.write_all(key, now + level.ttl())
+                if level.keeps(key):
+                    level.write_all(key, now + level.ttl())
 
     # ----------------------------------------------------------------- faults
 
