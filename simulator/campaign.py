@@ -9,9 +9,8 @@ passed in, and the arrival process is started. :func:`simulate` runs it to the e
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,23 @@ import simpy
 from simulator.components.cache import CacheTier, NoCache
 from simulator.components.database import Database
 from simulator.components.fulfilment import Fulfilment
-from simulator.components.gateway import Gateway, NoGateway
+from simulator.components.gateway import Autoscaler, DynamicRate, Gateway, NoGateway
 from simulator.components.inventory import Inventory
 from simulator.components.payment import PaymentChannel
+from simulator.components.routing import Routing
+from simulator.components.service import Service
 from simulator.components.station import StationStats
+from simulator.faults import schedule_faults
 from simulator.keys import KeySpace
 from simulator.metrics import IntervalCounter
+from simulator.resilience import Guard, GuardedDatabase, guarded_call
 from simulator.result import SimulationResult, summarise
 from simulator.scale import apply_scale
+from simulator.scenario.distributions import make_sampler
 from simulator.scenario.loader import load_scenario
 from simulator.scenario.schema import Scenario
-from simulator.session import Shop
-from simulator.streams import Streams
+from simulator.session import Refresh, Shop
+from simulator.streams import Streams, buffered
 from simulator.traffic import arrival_times
 from simulator.users import Population
 
@@ -54,13 +58,19 @@ class Campaign:
     fulfilment: Fulfilment
     shop: Shop
     arrivals: IntervalCounter
+    recommendations: Service | None = None
+    routing: Routing | None = None
+    guards: dict[str, Guard] = field(default_factory=dict)
+    autoscaler: Autoscaler | None = None
+    dynamic_rate: DynamicRate | None = None
     sessions_ended_at_s: float = 0.0
 
     def service_stations(self) -> list[StationStats]:
-        """Stations that hold requests in simulated time: gateway, database, channels."""
+        """Stations that hold requests in simulated time: gateway, database, services, channels."""
         gateway = [self.gateway.stats] if self.gateway.stats else []
         database = [instance.stats for instance in self.database.instances]
-        return [*gateway, *database, *(c.stats for c in self.payment)]
+        services = [self.recommendations.stats] if self.recommendations else []
+        return [*gateway, *database, *services, *(c.stats for c in self.payment)]
 
     def stations(self) -> list[StationStats]:
         """Every queueing station's statistics, in flow order (warehouses last)."""
@@ -76,30 +86,71 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
     env = simpy.Environment()
     streams = Streams(seed, replication)
     interval = scenario.timeseries_interval_s
+    spike = scenario.traffic.spike
     gateway = (
         NoGateway()
         if scenario.gateway is None
-        else Gateway(env, scenario.gateway, streams, interval)
+        else Gateway(
+            env, scenario.gateway, streams, interval, spike.start_s if spike is not None else 0.0
+        )
     )
     keys = KeySpace(scenario.catalogue)
     database = Database(env, scenario.database, streams, interval, keys)
+    guards: dict[str, Guard] = {}
+    policies = scenario.resilience
+    if policies.database is not None:
+        guards["database"] = Guard(env, "database", policies.database, streams, interval)
+    # The database as the application servers call it: through its policy, if any.
+    called = (
+        database if policies.database is None else GuardedDatabase(database, guards["database"])
+    )
     cache = (
-        NoCache(database, interval)
+        NoCache(called, interval)
         if scenario.cache is None
         else CacheTier(
             env,
             scenario.cache,
             keys,
-            database,
+            called,
             streams,
             interval,
             rebuild_delta_s=scenario.database.read_time_ms.average() / 1000,
         )
     )
+    recommendations = (
+        None
+        if scenario.recommendations is None
+        else Service(env, "recommendations", scenario.recommendations, streams, interval)
+    )
+    if policies.recommendations is not None:
+        guards["recommendations"] = Guard(
+            env,
+            "recommendations",
+            policies.recommendations,
+            streams,
+            interval,
+            load=gateway.utilisation,
+        )
     inventory = Inventory(scenario.inventory, keys.existing, streams)
     payment = [PaymentChannel(env, c, streams, interval) for c in scenario.payment.channels]
     fulfilment = Fulfilment(scenario.fulfilment, streams)
-    shop = Shop(env, gateway, cache, database, inventory, payment, fulfilment, interval)
+    routing = None if scenario.datacenters is None else Routing(scenario.datacenters, interval)
+    shop = Shop(
+        env,
+        gateway,
+        cache,
+        called,  # type: ignore[arg-type]  # the same read/write interface
+        inventory,
+        payment,
+        fulfilment,
+        interval,
+        recommend=None
+        if recommendations is None
+        else guarded_call(recommendations.call, guards.get("recommendations")),
+        routing=routing,
+        refresh=[_refresh(segment, streams) for segment in scenario.segments],
+    )
+    config = scenario.gateway
     campaign = Campaign(
         scenario=scenario,
         env=env,
@@ -113,30 +164,35 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
         fulfilment=fulfilment,
         shop=shop,
         arrivals=IntervalCounter(interval),
+        recommendations=recommendations,
+        routing=routing,
+        guards=guards,
     )
+    if isinstance(gateway, Gateway) and config is not None:
+        if config.autoscaling is not None:
+            campaign.autoscaler = Autoscaler(env, gateway, config.autoscaling)
+        if config.rate_limit is not None and config.rate_limit.dynamic is not None:
+            campaign.dynamic_rate = DynamicRate(env, gateway, config.rate_limit)
     population = Population(scenario, streams)
     env.process(_arrive(campaign, population))
     if scenario.warmup_s > 0:
         env.timeout(scenario.warmup_s).callbacks.append(lambda _: _end_warmup(campaign))
-    _schedule_faults(campaign)
+    schedule_faults(campaign)
     return campaign
 
 
-def _schedule_faults(campaign: Campaign) -> None:
-    """Put the scenario's fault timeline on the clock."""
-    env, cache = campaign.env, campaign.cache
-    for fault in campaign.scenario.faults:
-        # cache_node_down, the one kind so far; the schema checked the level exists
-        assert isinstance(cache, CacheTier)
-        level = cache.level(fault.level)
-        _at(env, fault.at_s, functools.partial(level.down, fault.node))
-        if fault.duration_s is not None:
-            _at(env, fault.at_s + fault.duration_s, functools.partial(level.up, fault.node))
-
-
-def _at(env: simpy.Environment, t: float, action: Callable[[], None]) -> None:
-    """Run ``action`` at simulated time ``t``."""
-    env.timeout(t - env.now).callbacks.append(lambda _: action())
+def _refresh(segment: Any, streams: Streams) -> Refresh | None:
+    """A segment's refresh habit, with its own streams; None when its users never refresh."""
+    habit = segment.retry
+    if habit is None:
+        return None
+    prefix = f"users.{segment.name}.refresh"
+    return Refresh(
+        probability=habit.probability,
+        max_retries=habit.max_retries,
+        delay_s=make_sampler(habit.delay_s, streams.generator(f"{prefix}.delay")),
+        uniform=buffered(streams.generator(prefix).random),
+    )
 
 
 def _arrive(campaign: Campaign, population: Population) -> Generator[Any, Any, None]:

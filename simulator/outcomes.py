@@ -24,13 +24,15 @@ class Outcome(IntEnum):
     """Gave up because a response took longer than the user's patience."""
     REJECTED = 4
     """Turned away by the gateway (queue full)."""
-    ERROR = 5
+    RATE_LIMITED = 5
+    """Shed by the gateway's rate limiter or waiting room."""
+    ERROR = 6
     """A component failed, e.g. no database connection within the pool timeout."""
-    SOLD_OUT = 6
+    SOLD_OUT = 7
     """The item was out of stock at checkout."""
-    PAYMENT_FAILED = 7
+    PAYMENT_FAILED = 8
     """The payment was declined or timed out."""
-    ORDERED = 8
+    ORDERED = 9
     """Paid: the order goes to fulfilment."""
 
     @property

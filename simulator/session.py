@@ -6,6 +6,10 @@ order write) and payment. Before each request the user starts a patience clock; 
 response that has not come by then loses the user. Whatever happens, the visit ends in
 exactly one :class:`~simulator.outcomes.Outcome`.
 
+Users who retry (a segment's ``retry``) refresh a request that failed or was too slow,
+after a delay, adding load exactly when the shop can least take it. With datacenters,
+a request from a user whose site is lost fails until routing sends them elsewhere.
+
 Performance note: stages that cannot make anyone wait (the worker's own processing, a
 cache lookup, an atomic stock decrement) are folded into a single timeout, and a queue
 is only raced against the user's patience when it actually makes the user wait.
@@ -14,7 +18,7 @@ is only raced against the user's patience when it actually makes the user wait.
 from __future__ import annotations
 
 import typing
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
@@ -25,6 +29,7 @@ from simulator.components.fulfilment import Fulfilment
 from simulator.components.gateway import Gateway, NoGateway
 from simulator.components.inventory import Inventory
 from simulator.components.payment import PaymentChannel
+from simulator.components.routing import Routing
 from simulator.metrics import IntervalCounter, IntervalQuantiles, Tally
 from simulator.outcomes import Outcome
 from simulator.users import BOUNCE, BROWSE, LEAVE_CART, User
@@ -32,8 +37,23 @@ from simulator.users import BOUNCE, BROWSE, LEAVE_CART, User
 __all__ = ["Shop"]
 
 _ABANDONED = Outcome.ABANDONED
+_ERROR = Outcome.ERROR
 _SOLD_OUT = Outcome.SOLD_OUT
 _ENDS_BEFORE_CART = {BOUNCE: Outcome.BOUNCED, BROWSE: Outcome.BROWSED}
+# What a user may refresh: failures of the shop, not of their payment or of stock.
+_REFRESHABLE = frozenset({Outcome.ABANDONED, Outcome.REJECTED, Outcome.RATE_LIMITED, Outcome.ERROR})
+
+Call = Callable[[float], Generator[Any, Any, Outcome | None]]
+"""A call an application server makes, given when its caller stops waiting."""
+
+
+class Refresh(typing.NamedTuple):
+    """A segment's refresh habit."""
+
+    probability: float
+    max_retries: int
+    delay_s: Callable[[], float]
+    uniform: Callable[[], float]
 
 
 class Shop:
@@ -43,6 +63,9 @@ class Shop:
         env: the simulation environment.
         gateway, cache, database, inventory, payment, fulfilment: the components.
         interval_s: time-series interval.
+        recommend: the non-core call of a product page, if the shop has one.
+        routing: the datacenters, if the shop has several.
+        refresh: each segment's refresh habit (None: never refreshes).
     """
 
     def __init__(
@@ -55,6 +78,9 @@ class Shop:
         payment: list[PaymentChannel],
         fulfilment: Fulfilment,
         interval_s: float,
+        recommend: Call | None = None,
+        routing: Routing | None = None,
+        refresh: list[Refresh | None] | None = None,
     ) -> None:
         self.env = env
         self.gateway = gateway
@@ -63,6 +89,11 @@ class Shop:
         self.inventory = inventory
         self.payment = payment
         self.fulfilment = fulfilment
+        self.recommend = recommend
+        self.routing = routing
+        self.refresh = refresh or [None]
+        self.refreshes = IntervalCounter(interval_s)
+        """Requests repeated by users, per interval."""
         self.outcomes = [0] * len(Outcome)
         self.outcome_series = [IntervalCounter(interval_s) for _ in Outcome]
         self.page_latency = Tally()
@@ -90,6 +121,7 @@ class Shop:
         """Start the visit of a user who just arrived."""
         # Counted here, not when the process first runs: the doors may close in between.
         self.open_sessions += 1
+        user.arrived_s = self.env.now
         # The visit's outcome is its process's value, booked by a callback: no wrapper
         # generator for every event of the visit to pass through.
         self.env.process(self._visit(user)).callbacks.append(self._ended)
@@ -106,28 +138,68 @@ class Shop:
         env = self.env
         pauses = user.pauses_s
         patience = user.patience_s
+        refresh = self.refresh[user.segment]
         for i, item in enumerate(user.pages):
             if i:
                 yield env.timeout(pauses[i - 1])
-            failed = yield from self._page(item, patience)
+            failed = yield from self._page(user, item)
+            if failed is not None and refresh is not None:
+                failed = yield from self._refreshed(self._page, user, item, failed)
             if failed is not None:
                 return failed
         if user.plan in _ENDS_BEFORE_CART:
             return _ENDS_BEFORE_CART[user.plan]
         if user.pages:  # a user who skipped browsing arrives with the cart filled
             yield env.timeout(pauses[-1])
-            failed = yield from self._add_to_cart(patience)
+            failed = yield from self._add_to_cart(user, patience)
+            if failed is not None and refresh is not None:
+                failed = yield from self._refreshed(self._add_to_cart, user, patience, failed)
             if failed is not None:
                 return failed
         if user.plan == LEAVE_CART:
             return Outcome.CART_ABANDONED
-        return (yield from self._checkout(user))
+        outcome: Outcome | None = yield from self._checkout(user, None)
+        if outcome in _REFRESHABLE and refresh is not None:
+            outcome = yield from self._refreshed(self._checkout, user, None, outcome)
+        return typing.cast(Outcome, outcome)
 
-    def _page(self, item: int, patience: float) -> Generator[Any, Any, Outcome | None]:
+    def _refreshed(
+        self,
+        step: Callable[[User, Any], Generator[Any, Any, Outcome | None]],
+        user: User,
+        argument: Any,
+        failed: Outcome,
+    ) -> Generator[Any, Any, Outcome | None]:
+        """Let the user refresh a failed request, as their segment's habit says."""
+        refresh = self.refresh[user.segment]
+        assert refresh is not None
+        env = self.env
+        tries = 0
+        result: Outcome | None = failed
+        while (
+            result in _REFRESHABLE
+            and tries < refresh.max_retries
+            and refresh.uniform() < refresh.probability
+        ):
+            tries += 1
+            yield env.timeout(refresh.delay_s())
+            self.refreshes.add(env.now)
+            result = yield from step(user, argument)
+        return result
+
+    def _stranded(self, user: User) -> bool:
+        """Whether the user's request goes to a lost datacenter (and fails)."""
+        routing = self.routing
+        assert routing is not None
+        return routing.any_lost and routing.strands(user.site, user.arrived_s, self.env.now)
+
+    def _page(self, user: User, item: int) -> Generator[Any, Any, Outcome | None]:
         """One product page: a worker, a cache lookup, a rebuild from the database on a miss."""
         env, gateway = self.env, self.gateway
+        if self.routing is not None and self._stranded(user):
+            return _ERROR
         asked = env.now
-        deadline = asked + patience
+        deadline = asked + user.patience_s
         failed, worker = yield from gateway.enter(deadline)
         if failed is not None:
             return failed
@@ -136,6 +208,9 @@ class Shop:
         yield env.timeout(gateway.service_time() + latency)
         if server is not None:
             failed = yield from cache.rebuild(item, server, deadline)
+        recommend = self.recommend
+        if recommend is not None and failed is None:
+            yield from recommend(deadline)  # non-core: the page is served either way
         gateway.leave(worker)
         now = env.now
         self.page_latency.add(now - asked)
@@ -143,9 +218,11 @@ class Shop:
             return _ABANDONED
         return failed
 
-    def _add_to_cart(self, patience: float) -> Generator[Any, Any, Outcome | None]:
+    def _add_to_cart(self, user: User, patience: float) -> Generator[Any, Any, Outcome | None]:
         """A light request: a worker's own time only."""
         env, gateway = self.env, self.gateway
+        if self.routing is not None and self._stranded(user):
+            return _ERROR
         deadline = env.now + patience
         failed, worker = yield from gateway.enter(deadline)
         if failed is not None:
@@ -154,9 +231,11 @@ class Shop:
         gateway.leave(worker)
         return _ABANDONED if env.now > deadline else None
 
-    def _checkout(self, user: User) -> Generator[Any, Any, Outcome]:
+    def _checkout(self, user: User, _: Any) -> Generator[Any, Any, Outcome]:
         """Place the order (stock, order write), then pay; record the checkout latency."""
         env, gateway, inventory = self.env, self.gateway, self.inventory
+        if self.routing is not None and self._stranded(user):
+            return _ERROR
         item = user.item
         started = env.now
         deadline = started + user.patience_s
@@ -179,6 +258,10 @@ class Shop:
                 self._answered(started)
             return failed
 
+        if self.routing is not None and self._stranded(user):
+            inventory.put_back(item)
+            self._answered(started)
+            return _ERROR
         deadline = env.now + user.patience_s
         failed, worker = yield from gateway.enter(deadline)
         if failed is not None:

@@ -43,6 +43,10 @@ class User:
     patience_s: float
     channel: int
     warehouse: int
+    site: int = 0
+    """The datacenter the user is routed to (0 when the shop has one)."""
+    arrived_s: float = 0.0
+    """Set by the shop when the visit starts."""
 
 
 def _cumulative(shares: list[float]) -> list[float]:
@@ -65,6 +69,12 @@ class Population:
         self._channel_cdf = _cumulative([c.share for c in scenario.payment.channels])
         self._warehouse_cdf = _cumulative([w.share for w in scenario.fulfilment.warehouses])
         self._uniform = buffered(streams.generator("users.choices").random)
+        sites = scenario.datacenters
+        self._site_cdf = None if sites is None else _cumulative([s.share for s in sites.sites])
+        # Its own stream, so adding datacenters leaves every other draw of the users alone.
+        self._site_uniform = (
+            None if sites is None else buffered(streams.generator("users.site").random)
+        )
         self.keys = KeySpace(scenario.catalogue)
         self._item: Callable[[], int] = buffered(
             self.keys.sampler(streams.generator("users.items"))
@@ -84,6 +94,10 @@ class Population:
                     make_sampler(s.patience_s, streams.generator(f"users.{s.name}.patience")),
                 )
             )
+
+    def _site(self) -> int:
+        assert self._site_cdf is not None and self._site_uniform is not None
+        return bisect.bisect_right(self._site_cdf, self._site_uniform())
 
     def next_user(self) -> User:
         """The next arriving user."""
@@ -121,4 +135,5 @@ class Population:
             patience_s=patience(),
             channel=bisect.bisect_right(self._channel_cdf, u()),
             warehouse=bisect.bisect_right(self._warehouse_cdf, u()),
+            site=0 if self._site_cdf is None else self._site(),
         )

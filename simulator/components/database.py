@@ -12,15 +12,25 @@ run on its instance (itself included) takes its sampled service time times
 do not depend on load; beyond it, each extra concurrent query adds ``slope`` of a
 service time to every query that starts. So a stampede of cache misses lengthens every
 query it joins. That keeps connections busy longer, which makes the stampede worse.
+
+Failover. When a shard's primary dies, its calls fail at once (and queries running on
+it fail when they end) until the standby has taken over: detection after
+``missed_heartbeats`` heartbeat intervals, then ``promotion_s``. The standby then
+serves as the primary, with the same pool. With asynchronous replication the writes
+committed in the last ``lag_ms`` before the failure never reached the standby: they
+are lost (counted in ``lost_writes``). Synchronous replication loses none and makes
+every write ``sync_commit_ms`` slower.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
 
+from simulator.components.health import Impairable, resize
 from simulator.components.station import StationStats, wait_for
 from simulator.keys import KeySpace, bucket
 from simulator.metrics import IntervalCounter
@@ -35,7 +45,7 @@ _ERROR = Outcome.ERROR
 _ABANDONED = Outcome.ABANDONED
 
 
-class Instance:
+class Instance(Impairable):
     """One database instance (a primary or a replica) and its connection pool.
 
     Args:
@@ -55,19 +65,40 @@ class Instance:
         self.slope = config.contention_slope
         self.stats = StationStats(name, config.pool_size, cluster.interval_s)
         self.cluster = cluster
+        self.name = name
+        self.pool_size = config.pool_size
+        self.epoch = 0
+        """Incremented when the instance dies: queries begun before it fail when they end."""
+        self.commits: collections.deque[float] | None = None
+        """Commit times of recent writes, kept only when a failure could lose them."""
+        self.commit_window_s = 0.0
 
-    def query(self, service_s: float, deadline: float) -> Generator[Any, Any, Outcome | None]:
+    def set_capacity_factor(self, factor: float) -> None:
+        """Keep this fraction of the connections (a capacity fault)."""
+        self.capacity_factor = factor
+        resize(self.pool, self.stats, max(1, round(self.pool_size * factor)), self.env.now)
+
+    def query(
+        self, service_s: float, deadline: float, write: bool = False
+    ) -> Generator[Any, Any, Outcome | None]:
         """Get a connection, hold it for the (contended) service time, give it back.
 
         Args:
             service_s: the query's service time when run alone.
             deadline: when the waiting user gives up.
+            write: whether the query commits a write (for the replication log).
 
         Returns:
             None when the query ran; ``ERROR`` when no connection came within the pool
-            timeout; ``ABANDONED`` when the user's deadline came first.
+            timeout, or the instance is down or failed the query; ``ABANDONED`` when
+            the user's deadline came first.
         """
         env, stats, pool, cluster = self.env, self.stats, self.pool, self.cluster
+        if self.impaired:
+            if self.fails():
+                return _ERROR
+            service_s *= self.slowdown
+        epoch = self.epoch
         now = env.now
         stats.arrive(now)
         give_up = now + self.pool_timeout_s
@@ -95,7 +126,25 @@ class Instance:
         stats.served += 1
         stats.finish(now, end)
         cluster.queries.add(end)
+        if epoch != self.epoch:
+            return _ERROR  # the instance died under the query: nothing was committed
+        commits = self.commits
+        if write and commits is not None:
+            commits.append(end)
+            while commits[0] < end - self.commit_window_s:
+                commits.popleft()
         return None
+
+    def fail(self, lag_s: float | None) -> int:
+        """The instance dies now; returns the writes lost (those inside ``lag_s``, if async)."""
+        now = self.env.now
+        self.epoch += 1
+        self.set_fault("down", True)
+        commits, lost = self.commits, 0
+        if commits is not None and lag_s is not None:
+            lost = sum(1 for t in commits if t > now - lag_s)
+            commits.clear()
+        return lost
 
 
 class Database:
@@ -130,6 +179,16 @@ class Database:
         self.write_time = make_sampler(
             config.write_time_ms, streams.generator("database.write"), 1e-3
         )
+        replication = config.replication
+        self.sync_commit_s = replication.sync_commit_ms / 1000 if replication.mode == "sync" else 0
+        self.lag_s = replication.lag_ms / 1000 if replication.mode == "async" else None
+        failover = config.failover
+        self.failover_s = (
+            failover.heartbeat_interval_s * failover.missed_heartbeats + failover.promotion_s
+        )
+        self.lost_writes = 0
+        self.failures: list[tuple[float, float]] = []
+        """Each primary failure, as (time it died, time its standby took over)."""
         self.queries = IntervalCounter(interval_s)
         """Queries completed, per interval."""
         self.started = IntervalCounter(interval_s)
@@ -139,19 +198,15 @@ class Database:
         self.pool_timeouts = IntervalCounter(interval_s)
         self.reads = 0
         self.writes = 0
-        single = config.shards == 1 and config.read_replicas == 0
+        names = iter(config.instance_names())
         self.primaries: list[Instance] = []
         self.replicas: list[list[Instance]] = []
-        for shard in range(config.shards):
-            prefix = "database" if config.shards == 1 else f"database.shard{shard}"
-            name = "database" if single else f"{prefix}.primary"
-            self.primaries.append(Instance(env, name, config, self))
+        for _ in range(config.shards):
+            self.primaries.append(Instance(env, next(names), config, self))
             self.replicas.append(
-                [
-                    Instance(env, f"{prefix}.replica{r + 1}", config, self)
-                    for r in range(config.read_replicas)
-                ]
+                [Instance(env, next(names), config, self) for _ in range(config.read_replicas)]
             )
+        self.env = env
         self._turn = [0] * config.shards
         self.shards = config.shards
 
@@ -183,4 +238,21 @@ class Database:
     def write(self, key: int, deadline: float) -> Generator[Any, Any, Outcome | None]:
         """Run one write (an order for item ``key``) on its shard's primary."""
         self.writes += 1
-        return self.primaries[self._shard(key)].query(self.write_time(), deadline)
+        primary = self.primaries[self._shard(key)]
+        return primary.query(self.write_time() + self.sync_commit_s, deadline, write=True)
+
+    def keep_commits(self, shard: int) -> None:
+        """Remember the recent commits of ``shard``'s primary (a failure is scheduled)."""
+        if self.lag_s is not None:
+            primary = self.primaries[shard]
+            primary.commits = collections.deque()
+            primary.commit_window_s = self.lag_s
+
+    def fail_primary(self, shard: int) -> None:
+        """``shard``'s primary dies now; its standby serves after detection and promotion."""
+        primary, now = self.primaries[shard], self.env.now
+        self.lost_writes += primary.fail(self.lag_s)
+        self.failures.append((now, now + self.failover_s))
+        self.env.timeout(self.failover_s).callbacks.append(
+            lambda _: primary.set_fault("down", False)
+        )

@@ -14,6 +14,7 @@ from typing import Any
 
 import simpy
 
+from simulator.components.health import Impairable, resize
 from simulator.components.station import StationStats, wait_for
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
@@ -27,7 +28,7 @@ _FAILED = Outcome.PAYMENT_FAILED
 _ABANDONED = Outcome.ABANDONED
 
 
-class PaymentChannel:
+class PaymentChannel(Impairable):
     """One payment channel.
 
     Args:
@@ -58,6 +59,14 @@ class PaymentChannel:
         self.successes = IntervalCounter(interval_s)
         self.declined = 0
         self.timeouts = 0
+        self.unavailable = 0
+        """Payments failed at once because the channel was down or failing (faults)."""
+        self.capacity = config.capacity
+
+    def set_capacity_factor(self, factor: float) -> None:
+        """Keep this fraction of the slots (a capacity fault)."""
+        self.capacity_factor = factor
+        resize(self.slots, self.stats, max(1, round(self.capacity * factor)), self.env.now)
 
     def pay(self, deadline: float) -> Generator[Any, Any, Outcome | None]:
         """Process one payment for a user who gives up at ``deadline``.
@@ -68,6 +77,13 @@ class PaymentChannel:
         """
         env, stats, slots = self.env, self.stats, self.slots
         now = env.now
+        slowdown = 1.0
+        if self.impaired:
+            if self.fails():
+                self.unavailable += 1
+                self.attempts.add(now)
+                return _FAILED
+            slowdown = self.slowdown
         stats.arrive(now)
         give_up = now + self.timeout_s
         limit = min(give_up, deadline)
@@ -80,7 +96,7 @@ class PaymentChannel:
             return self._answer_for(by_user)
         start = env.now
         stats.begin(now, start)
-        done = start + self.latency()
+        done = start + self.latency() * slowdown
         if done > limit:
             # The shop stops waiting at its limit; the channel finishes the work later.
             yield env.timeout(max(limit - start, 0.0))

@@ -68,6 +68,7 @@ class StationStats:
         "_since",
         "_width",
         "busy_intervals",
+        "capacity_log",
     )
 
     def __init__(self, name: str, servers: int, interval_s: float | None = None) -> None:
@@ -81,6 +82,8 @@ class StationStats:
         self.wait = Tally()
         self.arrivals = self.served = self.rejected = self.timed_out = self.abandoned = 0
         self.carried_in = 0
+        self.capacity_log: list[tuple[float, int]] = [(0.0, servers)]
+        """Every change of the number of servers, as (time, servers)."""
         self._restart(0.0)
 
     def _restart(self, now: float) -> None:
@@ -154,6 +157,40 @@ class StationStats:
         self.time_in_system += now - arrived
         self.inside -= 1
 
+    def resize(self, now: float, servers: int) -> None:
+        """The number of servers changes at ``now`` (autoscaling, a capacity fault)."""
+        self._advance(now)
+        self.servers = servers
+        self.capacity_log.append((now, servers))
+
+    def busy_seconds(self, now: float) -> float:
+        """Busy server-seconds since the last reset, up to ``now``."""
+        self._advance(now)
+        return self._area_busy
+
+    def server_seconds(self, start: float, end: float) -> float:
+        """Servers integrated over [start, end): the denominator of utilisation."""
+        total = 0.0
+        log = self.capacity_log
+        for (t, servers), (t_next, _) in zip(log, [*log[1:], (end, 0)], strict=True):
+            a, b = max(t, start), min(t_next, end)
+            if b > a:
+                total += servers * (b - a)
+        return total
+
+    def servers_by_interval(self, intervals: int) -> list[float]:
+        """Mean number of servers in each of the first ``intervals`` intervals."""
+        if len(self.capacity_log) == 1:
+            return [float(self.servers)] * intervals
+        width, end = self._width, intervals * self._width
+        area: list[float] = []
+        log = self.capacity_log
+        for (t, servers), (t_next, _) in zip(log, [*log[1:], (end, 0)], strict=True):
+            if min(t_next, end) > t:
+                spread(area, width, t, min(t_next, end), servers)
+        area += [0.0] * (intervals - len(area))
+        return [a / width for a in area[:intervals]]
+
     def reset(self, now: float) -> None:
         """Forget everything observed before ``now`` (end of warm-up); levels keep going.
 
@@ -169,9 +206,10 @@ class StationStats:
     def utilisation_by_interval(self, now: float, intervals: int) -> list[float]:
         """Fraction of servers busy in each of the first ``intervals`` intervals."""
         self._advance(now)
-        values = self.busy_intervals[:intervals]
-        scale = 1 / (self._width * self.servers)
-        return [v * scale for v in values] + [0.0] * (intervals - len(values))
+        values = self.busy_intervals[:intervals] + [0.0] * (intervals - len(self.busy_intervals))
+        servers = self.servers_by_interval(intervals)
+        width = self._width
+        return [v / (width * c) if c else 0.0 for v, c in zip(values, servers, strict=True)]
 
     def summary(self, now: float) -> dict[str, float | int | None]:
         """The station's figures at the end of a run."""
@@ -202,6 +240,8 @@ class StationStats:
             "time_in_system_s": self.time_in_system,
             "mean_in_system": self._area_inside / observed if observed > 0 else None,
             "peak_in_system": self.peak_inside,
-            "utilisation": self._area_busy / observed / self.servers if observed > 0 else None,
+            "utilisation": self._area_busy / self.server_seconds(self._since, now)
+            if observed > 0
+            else None,
             "observed_s": observed,
         }

@@ -9,19 +9,29 @@ silently. ``campaign-sim schema`` prints this schema as JSON Schema for editors.
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from simulator.scenario.base import Fraction, Name
+from simulator.scenario.base import Model as _Model
+from simulator.scenario.base import shares_sum_to_one as _shares_sum_to_one
+from simulator.scenario.base import unique_names as _unique_names
 from simulator.scenario.distributions import Deterministic, Distribution, Exponential
+from simulator.scenario.protections import (
+    Autoscaling,
+    CacheNodeDown,
+    DatabasePrimaryFailure,
+    DatacenterLoss,
+    Datacenters,
+    Failover,
+    Fault,
+    PeakShaving,
+    RateLimit,
+    Replication,
+    Resilience,
+    UserRetry,
+)
 
 __all__ = [
     "Cache",
@@ -37,33 +47,12 @@ __all__ = [
     "Payment",
     "PaymentChannel",
     "Pulse",
+    "Recommendations",
     "Scenario",
     "Segment",
     "Traffic",
     "Warehouse",
 ]
-
-Fraction = Annotated[float, Field(ge=0, le=1)]
-Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _unique_names(items: list, what: str) -> list:
-    names = [item.name for item in items]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ValueError(f"{what} names must be unique; repeated: {', '.join(repeated)}")
-    return items
-
-
-def _shares_sum_to_one(items: list, what: str) -> list:
-    total = sum(item.share for item in items)
-    if not math.isclose(total, 1.0, abs_tol=1e-6):
-        raise ValueError(f"{what} shares must sum to 1, they sum to {total:g}")
-    return _unique_names(items, what)
 
 
 class Pulse(_Model):
@@ -182,6 +171,10 @@ class Segment(_Model):
             "before giving up, seconds."
         )
     )
+    retry: UserRetry | None = Field(
+        default=None,
+        description="Whether users refresh a failed or slow request; null: they never do.",
+    )
 
 
 class HotItem(_Model):
@@ -256,6 +249,34 @@ class Gateway(_Model):
         default=Deterministic(dist="deterministic", value=2.0),
         description="Worker time per request besides cache, database and payment calls, ms.",
     )
+    serve_abandoned: bool = Field(
+        default=False,
+        description="false: a request whose user gave up while it queued is dropped. "
+        "true: the server does not notice and still spends its worker time on it when its "
+        "turn comes (wasted work, as in a plain thread pool).",
+    )
+    rate_limit: RateLimit | None = Field(
+        default=None, description="Token-bucket rate limiting at the door; null: none."
+    )
+    peak_shaving: PeakShaving | None = Field(
+        default=None, description="A waiting room that lets requests in at a fixed rate."
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None, description="Add and remove application-server instances; null: fixed."
+    )
+
+    @model_validator(mode="after")
+    def _whole_instances(self) -> Gateway:
+        scaling = self.autoscaling
+        if scaling is not None:
+            instances, rest = divmod(self.workers, scaling.workers_per_instance)
+            if rest or not scaling.min_instances <= instances <= scaling.max_instances:
+                raise ValueError(
+                    f"workers ({self.workers}) must be a whole number of instances of "
+                    f"autoscaling.workers_per_instance ({scaling.workers_per_instance}), "
+                    "between min_instances and max_instances"
+                )
+        return self
 
 
 class CacheLevel(_Model):
@@ -387,6 +408,30 @@ class Database(_Model):
     read_replicas: int = Field(
         default=0, ge=0, description="Read replicas per shard; reads go to them in turn."
     )
+    replication: Replication = Field(
+        default_factory=Replication, description="How each primary's writes reach its standby."
+    )
+    failover: Failover = Field(
+        default_factory=Failover, description="How a failed primary's standby takes over."
+    )
+
+    def instance_names(self) -> list[str]:
+        """Station names of the instances: each shard's primary, then its replicas."""
+        if self.shards == 1 and self.read_replicas == 0:
+            return ["database"]
+        names = []
+        for shard in range(self.shards):
+            prefix = "database" if self.shards == 1 else f"database.shard{shard}"
+            names.append(f"{prefix}.primary")
+            names += [f"{prefix}.replica{r + 1}" for r in range(self.read_replicas)]
+        return names
+
+
+class Recommendations(_Model):
+    """A non-core service a product page calls (recommendations): worth skipping under load."""
+
+    servers: int = Field(ge=1, description="Calls served at once.")
+    service_time_ms: Distribution = Field(description="Time of one call, ms.")
 
 
 class Inventory(_Model):
@@ -453,26 +498,6 @@ class Fulfilment(_Model):
         return _shares_sum_to_one(warehouses, "warehouse")
 
 
-class CacheNodeDown(_Model):
-    """A cache node (or a whole level) is lost: its entries vanish, requests fall through."""
-
-    kind: Literal["cache_node_down"] = Field(description="The fault's kind.")
-    at_s: float = Field(ge=0, description="When the node goes down, s.")
-    duration_s: float | None = Field(
-        default=None,
-        gt=0,
-        description="How long it stays down, s; it comes back empty (cold). null: for the "
-        "rest of the run.",
-    )
-    level: Name = Field(description="Name of the cache level.")
-    node: int | None = Field(
-        default=None, ge=0, description="Node index within the level; null: every node."
-    )
-
-
-Fault = Annotated[CacheNodeDown, Field(discriminator="kind")]
-
-
 class Scenario(_Model):
     """One sale and one architecture: the whole input of a run."""
 
@@ -520,27 +545,43 @@ class Scenario(_Model):
     inventory: Inventory = Field(default_factory=Inventory, description="Stock.")
     payment: Payment = Field(description="Payment channels.")
     fulfilment: Fulfilment = Field(description="Warehouses and carrier.")
+    recommendations: Recommendations | None = Field(
+        default=None,
+        description="A non-core service each product page calls; null: pages call none.",
+    )
+    resilience: Resilience = Field(
+        default_factory=Resilience,
+        description="Timeouts, retries, breakers, bulkheads and degradation of calls.",
+    )
+    datacenters: Datacenters | None = Field(
+        default=None,
+        description="Sites users are routed to; null: one site (a datacenter loss is "
+        "then not a fault the scenario can have).",
+    )
     faults: list[Fault] = Field(
         default=[], description="Timed faults injected into the run, in any order."
     )
 
+    @field_validator("resilience")
+    @classmethod
+    def _policies_have_callees(cls, resilience: Resilience, info: ValidationInfo) -> Resilience:
+        if resilience.recommendations is not None and info.data.get("recommendations") is None:
+            raise ValueError("recommendations: a policy for a service the scenario does not have")
+        if resilience.database and resilience.database.degrade_above_utilisation is not None:
+            raise ValueError(
+                "database.degrade_above_utilisation: only a non-core call "
+                "(recommendations) can be skipped"
+            )
+        return resilience
+
     @field_validator("faults")
     @classmethod
     def _faults_name_parts(cls, faults: list[Fault], info: ValidationInfo) -> list[Fault]:
-        cache = info.data.get("cache")
-        levels = {level.name: level for level in cache.levels} if cache else {}
+        components = _component_names(info.data)
         for i, fault in enumerate(faults):
-            level = levels.get(fault.level)
-            if level is None:
-                known = ", ".join(levels) or "none, cache is null"
-                raise ValueError(
-                    f"[{i}].level: no cache level named {fault.level!r} (levels: {known})"
-                )
-            if fault.node is not None and fault.node >= level.nodes:
-                raise ValueError(
-                    f"[{i}].node: {fault.node} is out of range; level {level.name!r} "
-                    f"has {level.nodes} node(s)"
-                )
+            problem = _fault_problem(fault, info.data, components)
+            if problem:
+                raise ValueError(f"[{i}].{problem}")
         return faults
 
     @field_validator("segments")
@@ -568,3 +609,48 @@ class Scenario(_Model):
         if duration is not None and interval > duration:
             raise ValueError(f"{interval:g} s is longer than duration_s ({duration:g} s)")
         return interval
+
+
+def _component_names(data: dict) -> list[str]:
+    """Names a component fault can target, given the scenario's sections so far."""
+    names = []
+    if data.get("gateway") is not None:
+        names.append("gateway")
+    if data.get("recommendations") is not None:
+        names.append("recommendations")
+    database = data.get("database")
+    if database is not None:
+        names += ["database", *database.instance_names()]
+    payment = data.get("payment")
+    if payment is not None:
+        names += [f"payment.{c.name}" for c in payment.channels]
+    return names
+
+
+def _fault_problem(fault: Fault, data: dict, components: list[str]) -> str | None:
+    """What is wrong with the names a fault refers to, as ``field: message``; None if fine."""
+    if isinstance(fault, CacheNodeDown):
+        cache = data.get("cache")
+        levels = {level.name: level for level in cache.levels} if cache else {}
+        level = levels.get(fault.level)
+        if level is None:
+            known = ", ".join(levels) or "none, cache is null"
+            return f"level: no cache level named {fault.level!r} (levels: {known})"
+        if fault.node is not None and fault.node >= level.nodes:
+            return (
+                f"node: {fault.node} is out of range; level {level.name!r} "
+                f"has {level.nodes} node(s)"
+            )
+    elif isinstance(fault, DatabasePrimaryFailure):
+        database = data.get("database")
+        if database is not None and fault.shard >= database.shards:
+            return f"shard: {fault.shard} is out of range; the database has {database.shards}"
+    elif isinstance(fault, DatacenterLoss):
+        sites = data.get("datacenters")
+        names = [site.name for site in sites.sites] if sites else []
+        if fault.site not in names:
+            known = ", ".join(names) or "none, datacenters is null"
+            return f"site: no site named {fault.site!r} (sites: {known})"
+    elif fault.component not in components:
+        return f"component: no component named {fault.component!r} (known: {', '.join(components)})"
+    return None
