@@ -22,7 +22,6 @@ from simulator.scenario.protections import (
     DatabasePrimaryFailure,
     DatacenterLoss,
     ErrorRate,
-    Fault,
     LatencyMultiplied,
 )
 from simulator.streams import buffered
@@ -30,12 +29,7 @@ from simulator.streams import buffered
 if TYPE_CHECKING:
     from simulator.campaign import Campaign
 
-__all__ = ["fault_label", "schedule_faults"]
-
-
-def fault_label(fault: Fault) -> str:
-    """A short name for a fault in outputs, e.g. ``database_primary_failure@300s``."""
-    return f"{fault.kind}@{fault.at_s:g}s"
+__all__ = ["schedule_faults"]
 
 
 def schedule_faults(campaign: Campaign) -> None:

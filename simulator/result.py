@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.outcomes import Outcome
+from simulator.recovery import fault_label, recovery
 from simulator.scenario.schema import Scenario
 
 if TYPE_CHECKING:
@@ -121,6 +122,10 @@ def summarise(
     attempts = sum(sum(c.attempts.values) for c in campaign.payment)
     successes = sum(sum(c.successes.values) for c in campaign.payment)
     delivered = campaign.fulfilment.delivery_h
+    for guard in campaign.guards.values():
+        if guard.breaker is not None:
+            guard.breaker.close_books(end_s)
+    timeseries = _timeseries(campaign, end_s, money)
 
     summary: dict[str, Any] = {
         "scenario": scenario.name,
@@ -172,6 +177,7 @@ def summarise(
         "peak_arrivals_per_s": max(campaign.arrivals.values, default=0) / interval,
         "items_sold_out": campaign.inventory.items_sold_out,
         "stock_units_sold": campaign.inventory.units_sold,
+        **_resilience(campaign, timeseries),
         "stations": stations,
         "run": {
             "sessions_ended_at_s": campaign.sessions_ended_at_s,
@@ -186,7 +192,61 @@ def summarise(
             "versions": _versions(),
         },
     }
-    return SimulationResult(declared, summary, _timeseries(campaign, end_s, money))
+    return SimulationResult(declared, summary, timeseries)
+
+
+def _resilience(campaign: Campaign, timeseries: pd.DataFrame) -> dict[str, Any]:
+    """The protections' and the faults' figures."""
+    scenario, gateway, guards = campaign.scenario, campaign.gateway, campaign.guards
+    spike = scenario.traffic.spike
+    first_shed = gateway.first_shed_s
+    breakers = {name: g.breaker for name, g in guards.items() if g.breaker is not None}
+    user_retries = int(sum(campaign.shop.refreshes.values))
+    retries = {name: g.retry_count for name, g in guards.items()} | {"users": user_retries}
+    routing = campaign.routing
+    faults = []
+    for fault in scenario.faults:
+        faults.append(
+            {
+                "label": fault_label(fault),
+                "kind": fault.kind,
+                "at_s": fault.at_s,
+                "duration_s": getattr(fault, "duration_s", None),
+                "recovery_time_s": recovery(timeseries, fault, scenario.duration_s),
+            }
+        )
+    return {
+        "requests_shed": gateway.shed_count,
+        "time_to_limit_s": (
+            None if first_shed is None or spike is None else first_shed - spike.start_s
+        ),
+        "recovery_time_s": {f["label"]: f["recovery_time_s"] for f in faults},
+        "lost_writes": campaign.database.lost_writes,
+        "breaker_open_s": sum(b.open_s for b in breakers.values()),
+        "breaker_open_s_by_call": {name: b.open_s for name, b in breakers.items()},
+        "breaker_opened": {name: b.times_opened for name, b in breakers.items()},
+        "retries": sum(retries.values()),
+        "retries_by_source": retries,
+        "calls_failed_fast": {name: g.failed_fast for name, g in guards.items()},
+        "call_timeouts": {name: g.timeouts for name, g in guards.items()},
+        "calls_degraded": {name: g.skipped for name, g in guards.items()},
+        "peak_instances": gateway.peak_instances,
+        "stranded_requests": 0 if routing is None else routing.stranded_count,
+        "stranded_until_s": (
+            {}
+            if routing is None
+            else {
+                name: t
+                for name, t in zip(routing.names, routing.last_stranded_s, strict=True)
+                if not math.isnan(t)
+            }
+        ),
+        "failovers": [
+            {"died_at_s": died, "standby_serving_at_s": serving}
+            for died, serving in campaign.database.failures
+        ],
+        "faults": faults,
+    }
 
 
 def _pool_wait_ms(database: Any) -> dict[str, float | None]:
@@ -247,6 +307,23 @@ def _timeseries(campaign: Campaign, end_s: float, money: float) -> pd.DataFrame:
         columns["payment_attempts"] = attempts.astype(np.int64)
         columns["payment_successes"] = successes.astype(np.int64)
         columns["payment_success_rate"] = successes / attempts
+    gateway = campaign.gateway
+    if gateway.stats is not None:
+        workers = np.array(gateway.stats.servers_by_interval(n))
+        columns["gateway_workers"] = workers
+        columns["gateway_instances"] = workers / gateway.workers_per_instance
+    columns["requests_shed"] = (
+        gateway.shed.padded(n).astype(np.int64) if gateway.stats else np.zeros(n, np.int64)
+    )
+    retries = shop.refreshes.padded(n)
+    for guard in campaign.guards.values():
+        retries = retries + guard.retries.padded(n)
+        if guard.breaker is not None:
+            open_s = guard.breaker.open_by_interval[:n]
+            columns[f"breaker_open_{guard.name}"] = np.pad(open_s, (0, n - len(open_s))) / interval
+    columns["retries"] = retries.astype(np.int64)
+    if campaign.routing is not None:
+        columns["stranded_requests"] = campaign.routing.stranded.padded(n).astype(np.int64)
     columns["orders"] = shop.outcome_series[Outcome.ORDERED].padded(n).astype(np.int64)
     columns["gmv_cny"] = shop.gmv_series.padded(n) * money
     return pd.DataFrame(columns)

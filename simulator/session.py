@@ -121,7 +121,6 @@ class Shop:
         """Start the visit of a user who just arrived."""
         # Counted here, not when the process first runs: the doors may close in between.
         self.open_sessions += 1
-        user.arrived_s = self.env.now
         # The visit's outcome is its process's value, booked by a callback: no wrapper
         # generator for every event of the visit to pass through.
         self.env.process(self._visit(user)).callbacks.append(self._ended)
@@ -139,12 +138,12 @@ class Shop:
         pauses = user.pauses_s
         patience = user.patience_s
         refresh = self.refresh[user.segment]
-        for i, item in enumerate(user.pages):
+        for i in range(len(user.pages)):
             if i:
                 yield env.timeout(pauses[i - 1])
-            failed = yield from self._page(user, item)
+            failed = yield from self._page(user, i)
             if failed is not None and refresh is not None:
-                failed = yield from self._refreshed(self._page, user, item, failed)
+                failed = yield from self._refreshed(self._page, user, i, failed)
             if failed is not None:
                 return failed
         if user.plan in _ENDS_BEFORE_CART:
@@ -191,19 +190,19 @@ class Shop:
         """Whether the user's request goes to a lost datacenter (and fails)."""
         routing = self.routing
         assert routing is not None
-        return routing.any_lost and routing.strands(user.site, user.arrived_s, self.env.now)
+        return routing.any_lost and routing.strands(user.site, user.dns_phase, self.env.now)
 
-    def _page(self, user: User, item: int) -> Generator[Any, Any, Outcome | None]:
-        """One product page: a worker, a cache lookup, a rebuild from the database on a miss."""
+    def _page(self, user: User, page: int) -> Generator[Any, Any, Outcome | None]:
+        """Page ``page`` of the visit: a worker, a cache lookup, a database read on a miss."""
         env, gateway = self.env, self.gateway
         if self.routing is not None and self._stranded(user):
             return _ERROR
         asked = env.now
         deadline = asked + user.patience_s
-        failed, worker = yield from gateway.enter(deadline)
+        failed, worker = yield from gateway.enter(deadline, page == 0)
         if failed is not None:
             return failed
-        cache = self.cache
+        cache, item = self.cache, user.pages[page]
         server, latency = cache.lookup(item, env.now)
         yield env.timeout(gateway.service_time() + latency)
         if server is not None:
@@ -239,7 +238,7 @@ class Shop:
         item = user.item
         started = env.now
         deadline = started + user.patience_s
-        failed, worker = yield from gateway.enter(deadline)
+        failed, worker = yield from gateway.enter(deadline, not user.pages)
         if failed is not None:
             return failed
         in_stock = inventory.take(item)

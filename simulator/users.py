@@ -45,8 +45,8 @@ class User:
     warehouse: int
     site: int = 0
     """The datacenter the user is routed to (0 when the shop has one)."""
-    arrived_s: float = 0.0
-    """Set by the shop when the visit starts."""
+    dns_phase: float = 0.0
+    """Phase of the user's DNS resolver's refreshes, as a fraction of the TTL."""
 
 
 def _cumulative(shares: list[float]) -> list[float]:
@@ -136,4 +136,5 @@ class Population:
             channel=bisect.bisect_right(self._channel_cdf, u()),
             warehouse=bisect.bisect_right(self._warehouse_cdf, u()),
             site=0 if self._site_cdf is None else self._site(),
+            dns_phase=0.0 if self._site_uniform is None else self._site_uniform(),
         )

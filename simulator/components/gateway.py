@@ -119,9 +119,15 @@ class Gateway(Impairable):
         )
         self.room = None if config.peak_shaving is None else WaitingRoom(config.peak_shaving)
         self.guarded = self.limiter is not None or self.room is not None
+        # Protections that judge every request, not only a visit's first one.
+        self._limits_all = limit is not None and not limit.new_visits_only
+        shaving = config.peak_shaving
+        self._shapes_all = shaving is not None and not shaving.new_visits_only
         self.shed = IntervalCounter(interval_s)
         """Requests shed by the rate limiter or the waiting room, per interval."""
         self.shed_count = 0
+        self.passed_limiter = 0
+        """Requests the rate limiter judged and let through."""
         self.spike_start_s = spike_start_s
         self.first_shed_s: float | None = None
         """First shed at or after the spike's start."""
@@ -162,8 +168,13 @@ class Gateway(Impairable):
 
     # --------------------------------------------------------------- requests
 
-    def enter(self, deadline: float) -> Generator[Any, Any, tuple[Outcome | None, Any]]:
+    def enter(
+        self, deadline: float, first: bool = False
+    ) -> Generator[Any, Any, tuple[Outcome | None, Any]]:
         """Wait for a worker until ``deadline`` (the user's patience).
+
+        ``first`` marks a visit's first request, the one limiters scoped to new visits
+        judge.
 
         Returns:
             ``(None, request)`` once a worker is assigned, to be given back with
@@ -174,7 +185,7 @@ class Gateway(Impairable):
         if self.impaired and self.fails():
             return _ERROR, None
         if self.guarded:
-            refused = yield from self._admit(now, deadline)
+            refused = yield from self._admit(now, deadline, first)
             if refused is not None:
                 return refused, None
             now = env.now
@@ -197,12 +208,16 @@ class Gateway(Impairable):
         stats.begin(now, env.now)
         return None, request
 
-    def _admit(self, now: float, deadline: float) -> Generator[Any, Any, Outcome | None]:
+    def _admit(
+        self, now: float, deadline: float, first: bool
+    ) -> Generator[Any, Any, Outcome | None]:
         """The rate limiter and the waiting room: None when the request may queue."""
         limiter, room = self.limiter, self.room
-        if limiter is not None and not limiter.take(now):
-            return self._shed(now)
-        if room is not None:
+        if limiter is not None and (first or self._limits_all):
+            if not limiter.take(now):
+                return self._shed(now)
+            self.passed_limiter += 1
+        if room is not None and (first or self._shapes_all):
             wait = room.turn(now)
             if wait is None:
                 return self._shed(now)
@@ -321,8 +336,8 @@ class Autoscaler:
 class DynamicRate:
     """Steers a token bucket's rate to a target utilisation of the gateway's workers.
 
-    After each window it sets the rate to (requests admitted per second) x target /
-    (measured utilisation), at most the configured rate; the new rate takes effect
+    After each window it sets the rate to (requests it let through per second) x target
+    / (measured utilisation), at most the configured rate; the new rate takes effect
     after the detection delay.
 
     Args:
@@ -348,7 +363,7 @@ class DynamicRate:
         while True:
             yield env.timeout(dynamic.evaluate_every_s)
             now = env.now
-            busy_now, admitted_now = stats.busy_seconds(now), stats.arrivals - stats.rejected
+            busy_now, admitted_now = stats.busy_seconds(now), gateway.passed_limiter
             servers = stats.server_seconds(start, now)
             utilisation = (busy_now - busy) / servers if servers > 0 else 0.0
             rate = (admitted_now - admitted) / (now - start)
@@ -387,7 +402,9 @@ class NoGateway:
         return 0.0
 
     @staticmethod
-    def enter(deadline: float) -> Generator[Any, Any, tuple[Outcome | None, Any]]:
+    def enter(
+        deadline: float, first: bool = False
+    ) -> Generator[Any, Any, tuple[Outcome | None, Any]]:
         """Admit at once."""
         return None, None
         yield  # a generator, like Gateway.enter

@@ -4,10 +4,11 @@ Each user is routed to a site at arrival (by share). When a site is lost, its us
 requests fail until routing takes them elsewhere. Health checks declare the site lost
 after ``missed_heartbeats`` intervals. Then:
 
-- dns: the record is changed, but a client keeps its cached answer until it expires:
-  a client resolved on arrival and re-resolves every ``dns_ttl_s``, so it is stranded
-  until its first re-resolution after detection (up to a TTL later). Clients that
-  arrive after detection get the new record at once.
+- dns: the record is changed, but resolvers (the client's, its ISP's) keep the cached
+  answer until it expires. Each client's resolver refreshes every ``dns_ttl_s`` at its
+  own phase, so a client of the lost site, old or newly arrived, is stranded until its
+  first refresh after detection: a uniform time up to a TTL later. Stranded traffic
+  therefore tails off over one TTL.
 - anycast: the lost site's route is withdrawn ``anycast_switch_s`` after detection,
   for every client at once.
 
@@ -52,21 +53,16 @@ class Routing:
         self.detected_at[site] = now + config.heartbeat_interval_s * config.missed_heartbeats
         self.any_lost = True
 
-    def switch_at(self, site: int, arrived_s: float) -> float:
-        """When a client of ``site`` who arrived at ``arrived_s`` stops being sent there."""
+    def switch_at(self, site: int, phase: float) -> float:
+        """When a client of ``site`` whose resolver has ``phase`` (in [0, 1)) is moved."""
         config, detected = self.config, self.detected_at[site]
         if config.routing == "anycast":
             return detected + config.anycast_switch_s
-        if arrived_s >= detected:
-            return arrived_s  # resolved after the record changed
-        ttl = config.dns_ttl_s
-        if ttl == 0:
-            return detected
-        return arrived_s + math.ceil((detected - arrived_s) / ttl) * ttl
+        return detected + phase * config.dns_ttl_s
 
-    def strands(self, site: int, arrived_s: float, now: float) -> bool:
+    def strands(self, site: int, phase: float, now: float) -> bool:
         """Whether a request made now by a client of ``site`` goes to a lost site."""
-        if now < self.lost_at[site] or now >= self.switch_at(site, arrived_s):
+        if now < self.lost_at[site] or now >= self.switch_at(site, phase):
             return False
         self.stranded.add(now)
         self.stranded_count += 1

@@ -203,6 +203,11 @@ class RateLimit(Model):
     dynamic: DynamicLimit | None = Field(
         default=None, description="Adjust the rate from measured utilisation; null: static."
     )
+    new_visits_only: bool = Field(
+        default=False,
+        description="Judge only the first request of each visit (the rate is then in "
+        "visits per second): users who got in are never shed mid-way, at checkout say.",
+    )
 
 
 class PeakShaving(Model):
@@ -211,6 +216,11 @@ class PeakShaving(Model):
     rate_per_s: float = Field(gt=0, description="Requests let in per second.")
     max_wait_ms: float = Field(
         ge=0, description="Longest wait for a turn, ms; a request that would wait longer is shed."
+    )
+    new_visits_only: bool = Field(
+        default=False,
+        description="Queue only the first request of each visit (a waiting room at the "
+        "entrance, rate in visits per second); later requests go straight in.",
     )
 
 
