@@ -21,7 +21,7 @@ from rich.text import Text
 
 from simulator.campaign import simulate
 from simulator.presets import presets, resolve
-from simulator.result import SimulationResult
+from simulator.result import SimulationResult, protection_rows
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
 
@@ -194,6 +194,10 @@ def kpi_table(result: SimulationResult) -> Table:
         ("payment success rate", _fmt(s["payment_success_rate"], "pct")),
         ("on-time delivery rate", _fmt(s["on_time_delivery_rate"], "pct")),
         ("delivery time p95 (h)", _fmt(s["delivery_time_h"]["p95"])),
+    ]
+    rows += [
+        (name, value if isinstance(value, str) else _fmt(value))
+        for name, value in protection_rows(s)
     ]
     for name, value in rows:
         table.add_row(name, value)

@@ -70,6 +70,22 @@ class Tally:
         buckets = self._buckets
         buckets[key] = buckets.get(key, 0) + 1
 
+    def merge(self, other: Tally) -> None:
+        """Add another tally's observations to this one (Chan et al.'s combination)."""
+        self.zeros += other.zeros
+        n_a, n_b = self._n, other._n
+        if n_b:
+            n = n_a + n_b
+            delta = other._mean - self._mean
+            self._mean += delta * n_b / n
+            self._m2 += other._m2 + delta * delta * n_a * n_b / n
+            self._n = n
+            self._minimum = min(self._minimum, other._minimum)
+            self.maximum = max(self.maximum, other.maximum)
+            buckets = self._buckets
+            for key, count in other._buckets.items():
+                buckets[key] = buckets.get(key, 0) + count
+
     @property
     def count(self) -> int:
         """Number of observations."""

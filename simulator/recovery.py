@@ -1,16 +1,25 @@
-"""How long the shop takes to recover from a fault, judged from the time series.
+"""How long the shop takes to recover from a fault, judged from what users saw.
 
-The band. Before the fault (the ``REFERENCE_S`` seconds before it starts) the shop has
-a checkout p99 and an error rate (sessions ending in error, rejection or shedding, over
-sessions ending). The shop is back when, over rolling ``WINDOW_S``-second windows, the
-checkout p99 is at most ``P99_FACTOR`` times its pre-fault value and the error rate at
-most ``ERROR_SLACK`` above its pre-fault value, and stays so until arrivals stop.
+Two figures judge the shop, each over windows long enough to be measured: the
+checkout p99, over windows holding about ``MIN_CHECKOUTS`` checkouts (fewer make the
+p99 one of the few slowest values, pure noise), and the failure rate -- the share of
+the sessions ending in a window that the shop failed (abandoned slow, rejected,
+shed, error) -- over windows holding about ``MIN_SESSIONS`` sessions. Windows are
+whole multiples of ``WINDOW_S`` seconds, sized from the reference period: the
+``REFERENCE_S`` seconds before the fault (longer if that holds fewer than two
+windows).
 
-The clock starts at the fault's end, or at its start for a failover (a primary failure,
-a datacenter loss), whose recovery is the failover itself. ``recovery_time_s`` is the
-end of the last window after that which is out of the band, minus the start: 0 when
-the shop never left the band, None when it was still out of it when arrivals stopped
-(or the fault never ends).
+A window is out of the band when its checkout p99 is above ``P99_FACTOR`` times the
+reference's (the median of its windows' p99s), or it has no checkout at all, or its
+failure rate is more than ``FAILURE_SLACK`` above the reference's. A single window out
+of the band can be noise, so the shop counts as out of it only over two windows in a
+row.
+
+The clock starts at the fault's end, or at its start for a failover (a primary
+failure, a datacenter loss), whose recovery is the failover itself.
+``recovery_time_s`` is the end of the last such pair of windows after that, minus the
+start: 0 when the shop never left the band, None when it was still out of it when
+arrivals stopped (it never recovered), or the fault never ends.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from simulator.metrics import Tally
 from simulator.outcomes import Outcome
 from simulator.scenario.protections import (
     CacheNodeDown,
@@ -28,14 +38,25 @@ from simulator.scenario.protections import (
     Fault,
 )
 
-__all__ = ["ERROR_SLACK", "P99_FACTOR", "REFERENCE_S", "WINDOW_S", "fault_label", "recovery"]
+__all__ = [
+    "FAILURE_SLACK",
+    "MIN_CHECKOUTS",
+    "MIN_SESSIONS",
+    "P99_FACTOR",
+    "REFERENCE_S",
+    "WINDOW_S",
+    "fault_label",
+    "recovery",
+]
 
-REFERENCE_S = 60.0
+REFERENCE_S = 120.0
 WINDOW_S = 10.0
-P99_FACTOR = 1.25
-ERROR_SLACK = 0.01
+MIN_CHECKOUTS = 500
+MIN_SESSIONS = 1000
+P99_FACTOR = 1.5
+FAILURE_SLACK = 0.02
 
-_FAILED = [Outcome.ERROR, Outcome.REJECTED, Outcome.RATE_LIMITED]
+_FAILED = [Outcome.ABANDONED, Outcome.REJECTED, Outcome.RATE_LIMITED, Outcome.ERROR]
 
 
 def fault_label(fault: Fault) -> str:
@@ -57,36 +78,99 @@ def _clock_start(fault: Fault) -> float | None:
     return None if fault.duration_s is None else fault.at_s + fault.duration_s
 
 
-def recovery(timeseries: pd.DataFrame, fault: Fault, arrivals_end_s: float) -> float | None:
-    """Seconds from the fault's end (its start, for a failover) back into the band."""
+def recovery(
+    timeseries: pd.DataFrame, checkouts: list[Tally], fault: Fault, arrivals_end_s: float
+) -> float | None:
+    """Seconds from the fault's end (its start, for a failover) back into the band.
+
+    Args:
+        timeseries: the run's time series (outcome counts per interval).
+        checkouts: checkout latencies per ``WINDOW_S`` window, in ms.
+        fault: the fault.
+        arrivals_end_s: when arrivals stopped (the scenario's duration).
+    """
     start = _clock_start(fault)
     if start is None:
         return None
-    t = timeseries["t_s"].to_numpy()
-    width = float(t[1] - t[0]) if len(t) > 1 else 1.0
-    ended = timeseries[[f"outcome_{o.label}" for o in Outcome]].to_numpy().sum(axis=1)
-    failed = timeseries[[f"outcome_{o.label}" for o in _FAILED]].to_numpy().sum(axis=1)
-    p99 = timeseries["checkout_p99_ms"].to_numpy()
+    n = int(arrivals_end_s // WINDOW_S)  # whole small windows before arrivals stop
+    small = np.floor(timeseries["t_s"].to_numpy() / WINDOW_S).astype(int)
 
-    before = (t >= fault.at_s - REFERENCE_S) & (t < fault.at_s)
-    p99_limit = P99_FACTOR * _median(p99[before])
-    error_limit = _ratio(failed[before].sum(), ended[before].sum()) + ERROR_SLACK
+    def per_window(column: list[str]) -> np.ndarray:
+        counts = timeseries[column].to_numpy().sum(axis=1)
+        return np.bincount(small, counts, minlength=n)[:n]
 
-    rows = max(1, round(WINDOW_S / width))
-    last_bad = None
-    first = int(math.floor(start / width))
-    last = int(math.ceil(arrivals_end_s / width)) - rows
-    for i in range(first, last + 1):
-        window = slice(i, i + rows)
-        slow = _median(p99[window]) > p99_limit  # nan compares False: no checkouts, no verdict
-        errors = _ratio(failed[window].sum(), ended[window].sum()) > error_limit
-        if slow or errors:
-            last_bad = i
-    if last_bad is None:
+    ended = per_window([f"outcome_{o.label}" for o in Outcome])
+    failed = per_window([f"outcome_{o.label}" for o in _FAILED])
+    tallies = checkouts[:n] + [Tally() for _ in range(n - len(checkouts[:n]))]
+    counts = np.array([t.count for t in tallies], dtype=float)
+
+    # Failure rate over windows of about MIN_SESSIONS sessions.
+    k = _widen(ended, fault.at_s, MIN_SESSIONS)
+    ended_k, failed_k = _sum_windows(ended, k), _sum_windows(failed, k)
+    reference = _reference(fault.at_s, k)
+    limit = _ratio(failed_k[reference].sum(), ended_k[reference].sum()) + FAILURE_SLACK
+    rates = np.divide(failed_k, ended_k, out=np.zeros(len(ended_k)), where=ended_k > 0)
+    bad = [_last_sustained(rates > limit, start, k)]
+
+    # Checkout p99 over windows of about MIN_CHECKOUTS checkouts.
+    k = _widen(counts, fault.at_s, MIN_CHECKOUTS)
+    p99 = np.array([_merged(tallies[i : i + k]).quantile(0.99) for i in range(0, n - k + 1, k)])
+    p99_limit = P99_FACTOR * _median(p99[_reference(fault.at_s, k)])
+    if not math.isnan(p99_limit):
+        slow = np.isnan(p99) | (p99 > p99_limit)  # no checkout at all is out of the band too
+        bad.append(_last_sustained(slow, start, k))
+
+    found = [b for b in bad if b is not None]
+    if not found:
         return 0.0
-    if last_bad >= last:
+    if any(at_end for _, at_end in found):
         return None
-    return max(0.0, (last_bad + rows) * width - start)
+    return max(0.0, max(end for end, _ in found) - start)
+
+
+def _widen(counts: np.ndarray, fault_at_s: float, needed: int) -> int:
+    """Small windows per window, so that the reference period holds ``needed`` per window."""
+    first = max(0, int((fault_at_s - REFERENCE_S) // WINDOW_S))
+    last = max(first + 1, int(fault_at_s // WINDOW_S))
+    mean = counts[first:last].mean() if last <= len(counts) else 0.0
+    k = max(1, math.ceil(needed / mean)) if mean > 0 else 1
+    return min(k, max(1, int(fault_at_s // WINDOW_S) // 2) or 1)
+
+
+def _reference(fault_at_s: float, k: int) -> slice:
+    """The windows (of ``k`` small ones) before the fault: ``REFERENCE_S``, at least two."""
+    last = max(1, int(fault_at_s // (k * WINDOW_S)))
+    first = max(0, min(last - 2, int((fault_at_s - REFERENCE_S) // (k * WINDOW_S))))
+    return slice(first, last)
+
+
+def _sum_windows(values: np.ndarray, k: int) -> np.ndarray:
+    whole = len(values) // k * k
+    return values[:whole].reshape(-1, k).sum(axis=1)
+
+
+def _merged(tallies: list[Tally]) -> Tally:
+    merged = Tally()
+    for tally in tallies:
+        merged.merge(tally)
+    return merged
+
+
+def _last_sustained(out: np.ndarray, start_s: float, k: int) -> tuple[float, bool] | None:
+    """The last two windows in a row out of the band, from ``start_s`` on.
+
+    Returns:
+        None when there are none; else the end of the pair, in seconds, and whether
+        it is the last window (the shop was still out of the band).
+    """
+    width = k * WINDOW_S
+    out = out.copy()
+    out[: int(start_s // width)] = False
+    pairs = np.flatnonzero(out[:-1] & out[1:])
+    if not len(pairs):
+        return None
+    last = int(pairs[-1]) + 1
+    return (last + 1) * width, last == len(out) - 1
 
 
 def _median(values: np.ndarray) -> float:

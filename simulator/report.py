@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import pandas as pd  # noqa: E402
 
-from simulator.result import SimulationResult  # noqa: E402
+from simulator.result import SimulationResult, protection_rows  # noqa: E402
 
 __all__ = ["render_report", "write_report"]
 
@@ -76,6 +76,15 @@ def _rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("DB pool timeouts", f"{s['db_pool_timeouts']:,}"),
         ("Payment success rate", pct(s["payment_success_rate"])),
         ("On-time delivery rate", pct(s["on_time_delivery_rate"])),
+        *(
+            (
+                name,
+                value
+                if isinstance(value, str)
+                else num(value, 1 if isinstance(value, float) else 0),
+            )
+            for name, value in protection_rows(s)
+        ),
     ]
 
 

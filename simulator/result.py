@@ -26,7 +26,7 @@ from simulator.scenario.schema import Scenario
 if TYPE_CHECKING:
     from simulator.campaign import Campaign
 
-__all__ = ["SimulationResult", "summarise", "to_json"]
+__all__ = ["SimulationResult", "protection_rows", "summarise", "to_json"]
 
 _PACKAGES = ("campaign-sim", "simpy", "numpy", "pandas", "pydantic", "scipy", "pyarrow")
 
@@ -204,6 +204,7 @@ def _resilience(campaign: Campaign, timeseries: pd.DataFrame) -> dict[str, Any]:
     user_retries = int(sum(campaign.shop.refreshes.values))
     retries = {name: g.retry_count for name, g in guards.items()} | {"users": user_retries}
     routing = campaign.routing
+    checkouts = campaign.shop.checkout_windows
     faults = []
     for fault in scenario.faults:
         faults.append(
@@ -212,7 +213,7 @@ def _resilience(campaign: Campaign, timeseries: pd.DataFrame) -> dict[str, Any]:
                 "kind": fault.kind,
                 "at_s": fault.at_s,
                 "duration_s": getattr(fault, "duration_s", None),
-                "recovery_time_s": recovery(timeseries, fault, scenario.duration_s),
+                "recovery_time_s": recovery(timeseries, checkouts, fault, scenario.duration_s),
             }
         )
     return {
@@ -247,6 +248,27 @@ def _resilience(campaign: Campaign, timeseries: pd.DataFrame) -> dict[str, Any]:
         ],
         "faults": faults,
     }
+
+
+def protection_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """KPI rows of the protections and faults that a run had (none for a plain run)."""
+    s = summary
+    rows: list[tuple[str, Any]] = []
+    if s["requests_shed"] or s["time_to_limit_s"] is not None:
+        rows += [("requests shed", s["requests_shed"]), ("time to limit (s)", s["time_to_limit_s"])]
+    if s["retries"]:
+        rows.append(("retries (services + users)", s["retries"]))
+    if s["breaker_open_s_by_call"]:
+        rows.append(("circuit breakers open (s)", s["breaker_open_s"]))
+    if s["peak_instances"] is not None and s["peak_instances"] > 1:
+        rows.append(("peak instances", s["peak_instances"]))
+    if s["stranded_requests"]:
+        rows.append(("requests to a lost site", s["stranded_requests"]))
+    if s["failovers"]:
+        rows.append(("lost writes", s["lost_writes"]))
+    for label, seconds in s["recovery_time_s"].items():
+        rows.append((f"recovery {label} (s)", "not recovered" if seconds is None else seconds))
+    return rows
 
 
 def _pool_wait_ms(database: Any) -> dict[str, float | None]:

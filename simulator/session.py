@@ -32,6 +32,7 @@ from simulator.components.payment import PaymentChannel
 from simulator.components.routing import Routing
 from simulator.metrics import IntervalCounter, IntervalQuantiles, Tally
 from simulator.outcomes import Outcome
+from simulator.recovery import WINDOW_S
 from simulator.users import BOUNCE, BROWSE, LEAVE_CART, User
 
 __all__ = ["Shop"]
@@ -99,6 +100,8 @@ class Shop:
         self.page_latency = Tally()
         self.checkout_latency = Tally()
         self.checkout_series = IntervalQuantiles(interval_s)
+        self.checkout_windows: list[Tally] = []
+        """Checkout latencies per recovery window (see :mod:`simulator.recovery`)."""
         self.gmv_cny = 0.0
         self.gmv_series = IntervalCounter(interval_s)
         self.open_sessions = 0
@@ -287,3 +290,7 @@ class Shop:
         latency_ms = (now - started) * 1000.0
         self.checkout_latency.add(latency_ms)
         self.checkout_series.add(now, latency_ms)
+        windows, i = self.checkout_windows, int(now / WINDOW_S)
+        while len(windows) <= i:
+            windows.append(Tally())
+        windows[i].add(latency_ms)
