@@ -144,7 +144,9 @@ def run(scenario: Any, seed: int | None = None, race: str = "queued") -> dict[st
     # Cache: item -> expiry time
     level = sc.cache.levels[0]
     ttl = level.ttl_s
-    cache_latency = sampler(level.latency_ms, streams.generator(f"cache.{level.name}.latency"), 1e-3)
+    cache_latency = sampler(
+        level.latency_ms, streams.generator(f"cache.{level.name}.latency"), 1e-3
+    )
     expires: dict[int, float] = {}
     # Database
     d = sc.database
