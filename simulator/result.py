@@ -231,7 +231,7 @@ def _resilience(campaign: Campaign, timeseries: pd.DataFrame) -> dict[str, Any]:
         "calls_failed_fast": {name: g.failed_fast for name, g in guards.items()},
         "call_timeouts": {name: g.timeouts for name, g in guards.items()},
         "calls_degraded": {name: g.skipped for name, g in guards.items()},
-        "peak_instances": gateway.peak_instances,
+        "peak_instances": None if campaign.autoscaler is None else gateway.peak_instances,
         "stranded_requests": 0 if routing is None else routing.stranded_count,
         "stranded_until_s": (
             {}
