@@ -149,6 +149,7 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
         else guarded_call(recommendations.call, guards.get("recommendations")),
         routing=routing,
         refresh=[_refresh(segment, streams) for segment in scenario.segments],
+        track_recovery=bool(scenario.faults),
     )
     config = scenario.gateway
     campaign = Campaign(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from simulator.components.cache import CacheTier
+from simulator.recovery import fault_label
 from simulator.scenario.protections import (
     CacheNodeDown,
     CapacityReduced,
@@ -37,7 +38,10 @@ def schedule_faults(campaign: Campaign) -> None:
     env = campaign.env
     start: Callable[[], None]
     end: Callable[[], None]
-    for i, fault in enumerate(campaign.scenario.faults):
+    seen: dict[str, int] = {}
+    for fault in campaign.scenario.faults:
+        label = fault_label(fault)
+        seen[label] = seen.get(label, 0) + 1
         if isinstance(fault, CacheNodeDown):
             cache = campaign.cache
             assert isinstance(cache, CacheTier)  # the schema checked the level exists
@@ -54,7 +58,8 @@ def schedule_faults(campaign: Campaign) -> None:
             _at(env, fault.at_s, functools.partial(_lose_site, campaign, fault.site))
             continue
         else:
-            start, end = _component_fault(campaign, fault, i)
+            # The error stream is named by the fault, not its place in the list.
+            start, end = _component_fault(campaign, fault, f"{label}#{seen[label]}")
         _at(env, fault.at_s, start)
         if fault.duration_s is not None:
             _at(env, fault.at_s + fault.duration_s, end)
@@ -63,7 +68,7 @@ def schedule_faults(campaign: Campaign) -> None:
 def _component_fault(
     campaign: Campaign,
     fault: ComponentDown | CapacityReduced | LatencyMultiplied | ErrorRate,
-    index: int,
+    name: str,
 ) -> tuple[Callable[[], None], Callable[[], None]]:
     """What the fault does to each component it names at its start, and at its end."""
     targets = _components(campaign, fault.component)
@@ -80,7 +85,7 @@ def _component_fault(
 
         return start, end
     if isinstance(fault, ErrorRate):
-        draw = buffered(campaign.streams.generator(f"faults.{index}.errors").random)
+        draw = buffered(campaign.streams.generator(f"faults.{name}.errors").random)
         for t in targets:
             t.error_draw = draw
         name, value, nominal = "error_probability", fault.probability, 0.0
@@ -111,12 +116,13 @@ def _components(campaign: Campaign, name: str) -> list[Any]:
 
 def _lose_site(campaign: Campaign, site: str) -> None:
     routing = campaign.routing
-    assert routing is not None  # the schema checked the site exists
+    assert routing is not None  # the schema checked the site exists, and is lost once
     index = routing.names.index(site)
+    before = routing.surviving_share()
     routing.lose(index, campaign.env.now)
     gateway = campaign.gateway
-    if gateway.stats is not None:
-        gateway.set_capacity_factor(gateway.capacity_factor * (1 - routing.shares[index]))
+    if gateway.stats is not None:  # the surviving sites' share of the servers is left
+        gateway.set_capacity_factor(gateway.capacity_factor * routing.surviving_share() / before)
 
 
 def _at(env: simpy.Environment, t: float, action: Callable[[], None]) -> None:

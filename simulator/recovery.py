@@ -5,7 +5,8 @@ checkout p99, over windows holding about ``MIN_CHECKOUTS`` checkouts (fewer make
 p99 one of the few slowest values, pure noise), and the failure rate -- the share of
 the sessions ending in a window that the shop failed (abandoned slow, rejected,
 shed, error) -- over windows holding about ``MIN_SESSIONS`` sessions. Windows are
-whole multiples of ``WINDOW_S`` seconds, sized from the reference period: the
+whole multiples of a small window -- ``WINDOW_S`` seconds, or the smallest multiple of
+the time-series interval that is at least that long -- sized from the reference period: the
 ``REFERENCE_S`` seconds before the fault (longer if that holds fewer than two
 windows).
 
@@ -47,6 +48,7 @@ __all__ = [
     "WINDOW_S",
     "fault_label",
     "recovery",
+    "small_window_s",
 ]
 
 REFERENCE_S = 120.0
@@ -57,6 +59,11 @@ P99_FACTOR = 1.5
 FAILURE_SLACK = 0.02
 
 _FAILED = [Outcome.ABANDONED, Outcome.REJECTED, Outcome.RATE_LIMITED, Outcome.ERROR]
+
+
+def small_window_s(interval_s: float) -> float:
+    """The smallest whole number of time-series intervals lasting at least ``WINDOW_S``."""
+    return math.ceil(WINDOW_S / interval_s - 1e-9) * interval_s
 
 
 def fault_label(fault: Fault) -> str:
@@ -79,21 +86,27 @@ def _clock_start(fault: Fault) -> float | None:
 
 
 def recovery(
-    timeseries: pd.DataFrame, checkouts: list[Tally], fault: Fault, arrivals_end_s: float
+    timeseries: pd.DataFrame,
+    checkouts: list[Tally],
+    fault: Fault,
+    arrivals_end_s: float,
+    small_s: float = WINDOW_S,
 ) -> float | None:
     """Seconds from the fault's end (its start, for a failover) back into the band.
 
     Args:
         timeseries: the run's time series (outcome counts per interval).
-        checkouts: checkout latencies per ``WINDOW_S`` window, in ms.
+        checkouts: checkout latencies per small window, in ms.
         fault: the fault.
         arrivals_end_s: when arrivals stopped (the scenario's duration).
+        small_s: the small window, :func:`small_window_s` of the time-series interval.
     """
     start = _clock_start(fault)
     if start is None:
         return None
-    n = int(arrivals_end_s // WINDOW_S)  # whole small windows before arrivals stop
-    small = np.floor(timeseries["t_s"].to_numpy() / WINDOW_S).astype(int)
+    n = int(arrivals_end_s // small_s)  # whole small windows before arrivals stop
+    # Each interval lies in one small window: small_s is a multiple of the interval.
+    small = np.floor(timeseries["t_s"].to_numpy() / small_s + 1e-9).astype(int)
 
     def per_window(column: list[str]) -> np.ndarray:
         counts = timeseries[column].to_numpy().sum(axis=1)
@@ -105,20 +118,20 @@ def recovery(
     counts = np.array([t.count for t in tallies], dtype=float)
 
     # Failure rate over windows of about MIN_SESSIONS sessions.
-    k = _widen(ended, fault.at_s, MIN_SESSIONS)
+    k = _widen(ended, fault.at_s, MIN_SESSIONS, small_s)
     ended_k, failed_k = _sum_windows(ended, k), _sum_windows(failed, k)
-    reference = _reference(fault.at_s, k)
+    reference = _reference(fault.at_s, k * small_s)
     limit = _ratio(failed_k[reference].sum(), ended_k[reference].sum()) + FAILURE_SLACK
     rates = np.divide(failed_k, ended_k, out=np.zeros(len(ended_k)), where=ended_k > 0)
-    bad = [_last_sustained(rates > limit, start, k)]
+    bad = [_last_sustained(rates > limit, start, k * small_s)]
 
     # Checkout p99 over windows of about MIN_CHECKOUTS checkouts.
-    k = _widen(counts, fault.at_s, MIN_CHECKOUTS)
+    k = _widen(counts, fault.at_s, MIN_CHECKOUTS, small_s)
     p99 = np.array([_merged(tallies[i : i + k]).quantile(0.99) for i in range(0, n - k + 1, k)])
-    p99_limit = P99_FACTOR * _median(p99[_reference(fault.at_s, k)])
+    p99_limit = P99_FACTOR * _median(p99[_reference(fault.at_s, k * small_s)])
     if not math.isnan(p99_limit):
         slow = np.isnan(p99) | (p99 > p99_limit)  # no checkout at all is out of the band too
-        bad.append(_last_sustained(slow, start, k))
+        bad.append(_last_sustained(slow, start, k * small_s))
 
     found = [b for b in bad if b is not None]
     if not found:
@@ -128,19 +141,19 @@ def recovery(
     return max(0.0, max(end for end, _ in found) - start)
 
 
-def _widen(counts: np.ndarray, fault_at_s: float, needed: int) -> int:
+def _widen(counts: np.ndarray, fault_at_s: float, needed: int, small_s: float) -> int:
     """Small windows per window, so that the reference period holds ``needed`` per window."""
-    first = max(0, int((fault_at_s - REFERENCE_S) // WINDOW_S))
-    last = max(first + 1, int(fault_at_s // WINDOW_S))
+    first = max(0, int((fault_at_s - REFERENCE_S) // small_s))
+    last = max(first + 1, int(fault_at_s // small_s))
     mean = counts[first:last].mean() if last <= len(counts) else 0.0
     k = max(1, math.ceil(needed / mean)) if mean > 0 else 1
-    return min(k, max(1, int(fault_at_s // WINDOW_S) // 2) or 1)
+    return min(k, max(1, int(fault_at_s // small_s) // 2))
 
 
-def _reference(fault_at_s: float, k: int) -> slice:
-    """The windows (of ``k`` small ones) before the fault: ``REFERENCE_S``, at least two."""
-    last = max(1, int(fault_at_s // (k * WINDOW_S)))
-    first = max(0, min(last - 2, int((fault_at_s - REFERENCE_S) // (k * WINDOW_S))))
+def _reference(fault_at_s: float, width_s: float) -> slice:
+    """The windows of ``width_s`` before the fault: ``REFERENCE_S`` of them, at least two."""
+    last = max(1, int(fault_at_s // width_s))
+    first = max(0, min(last - 2, int((fault_at_s - REFERENCE_S) // width_s)))
     return slice(first, last)
 
 
@@ -156,14 +169,13 @@ def _merged(tallies: list[Tally]) -> Tally:
     return merged
 
 
-def _last_sustained(out: np.ndarray, start_s: float, k: int) -> tuple[float, bool] | None:
+def _last_sustained(out: np.ndarray, start_s: float, width: float) -> tuple[float, bool] | None:
     """The last two windows in a row out of the band, from ``start_s`` on.
 
     Returns:
         None when there are none; else the end of the pair, in seconds, and whether
         it is the last window (the shop was still out of the band).
     """
-    width = k * WINDOW_S
     out = out.copy()
     out[: int(start_s // width)] = False
     pairs = np.flatnonzero(out[:-1] & out[1:])

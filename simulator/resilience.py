@@ -4,7 +4,8 @@ Small pieces a caller puts around the calls it makes to a dependency, as Resilie
 or Polly do. :class:`Guard` composes them in the usual order: the breaker and the
 bulkhead decide whether a call is made at all (an open breaker or a full bulkhead fails
 it at once); a made call is cut off at the timeout (the callee keeps working on it: a
-timeout saves the caller's time, not the callee's); a failed call (an error or a
+timeout saves the caller's time, not the callee's, and the bulkhead counts the calls
+the caller waits for, so with a timeout the callee may hold more); a failed call (an error or a
 timeout, never one whose user left) is retried after a backoff while the user still
 waits. The breaker's state and every retry are counted.
 
@@ -120,10 +121,22 @@ class CircuitBreaker:
         self.rejected += 1
         return False
 
-    def record(self, now: float, failed: bool, duration_s: float) -> None:
-        """The result of a call that :meth:`allow` let through."""
+    def give_back(self) -> None:
+        """A trial call that was let through but never judged (its user left first)."""
+        if self.state == HALF_OPEN and self._trials > 0:
+            self._trials -= 1
+
+    def record(self, now: float, failed: bool, duration_s: float, trial: bool = False) -> None:
+        """The result of a call that :meth:`allow` let through.
+
+        ``trial`` says whether the call was let through as a half-open trial; only
+        trials judge a half-open breaker, and a trial's result is ignored once the
+        breaker has moved on.
+        """
         slow = self._slow_s is not None and duration_s > self._slow_s
         state = self.state
+        if trial != (state == HALF_OPEN):
+            return  # a call from another state than the one the breaker is in now
         if state == HALF_OPEN:
             if failed or slow:
                 self._open(now)
@@ -259,12 +272,19 @@ class Guard:
             elif self.in_flight >= self.bulkhead:
                 self.failed_fast += 1
                 result = _ERROR
+                if breaker is not None:
+                    breaker.give_back()
             else:
+                trial = breaker is not None and breaker.state == HALF_OPEN
                 self.in_flight += 1
                 result = yield from self._attempt(make, deadline)
                 self.in_flight -= 1
-                if breaker is not None and result is not _ABANDONED:
-                    breaker.record(env.now, result is not None, env.now - start)
+                if breaker is not None:
+                    if result is _ABANDONED:
+                        if trial:
+                            breaker.give_back()
+                    else:
+                        breaker.record(env.now, result is not None, env.now - start, trial)
             if result is None or result is _ABANDONED or retry >= self.max_retries:
                 return result
             retry += 1

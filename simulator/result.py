@@ -172,6 +172,7 @@ def summarise(
         },
         "payment_timeouts": sum(c.timeouts for c in campaign.payment),
         "payment_declined": sum(c.declined for c in campaign.payment),
+        "payment_unavailable": sum(c.unavailable for c in campaign.payment),
         "on_time_delivery_rate": _ratio(campaign.fulfilment.on_time, delivered.count),
         "delivery_time_h": _quantiles(delivered, 0.5, 0.95),
         "peak_arrivals_per_s": max(campaign.arrivals.values, default=0) / interval,
@@ -204,7 +205,8 @@ def _resilience(campaign: Campaign, timeseries: pd.DataFrame) -> dict[str, Any]:
     user_retries = int(sum(campaign.shop.refreshes.values))
     retries = {name: g.retry_count for name, g in guards.items()} | {"users": user_retries}
     routing = campaign.routing
-    checkouts = campaign.shop.checkout_windows
+    shop = campaign.shop
+    checkouts = shop.checkout_windows or []
     faults = []
     for fault in scenario.faults:
         faults.append(
@@ -213,7 +215,9 @@ def _resilience(campaign: Campaign, timeseries: pd.DataFrame) -> dict[str, Any]:
                 "kind": fault.kind,
                 "at_s": fault.at_s,
                 "duration_s": getattr(fault, "duration_s", None),
-                "recovery_time_s": recovery(timeseries, checkouts, fault, scenario.duration_s),
+                "recovery_time_s": recovery(
+                    timeseries, checkouts, fault, scenario.duration_s, shop.window_s
+                ),
             }
         )
     return {

@@ -32,7 +32,7 @@ from simulator.components.payment import PaymentChannel
 from simulator.components.routing import Routing
 from simulator.metrics import IntervalCounter, IntervalQuantiles, Tally
 from simulator.outcomes import Outcome
-from simulator.recovery import WINDOW_S
+from simulator.recovery import small_window_s
 from simulator.users import BOUNCE, BROWSE, LEAVE_CART, User
 
 __all__ = ["Shop"]
@@ -67,6 +67,7 @@ class Shop:
         recommend: the non-core call of a product page, if the shop has one.
         routing: the datacenters, if the shop has several.
         refresh: each segment's refresh habit (None: never refreshes).
+        track_recovery: keep what recovery times are judged from (the run has faults).
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class Shop:
         recommend: Call | None = None,
         routing: Routing | None = None,
         refresh: list[Refresh | None] | None = None,
+        track_recovery: bool = False,
     ) -> None:
         self.env = env
         self.gateway = gateway
@@ -100,8 +102,10 @@ class Shop:
         self.page_latency = Tally()
         self.checkout_latency = Tally()
         self.checkout_series = IntervalQuantiles(interval_s)
-        self.checkout_windows: list[Tally] = []
-        """Checkout latencies per recovery window (see :mod:`simulator.recovery`)."""
+        self.window_s = small_window_s(interval_s)
+        self.checkout_windows: list[Tally] | None = [] if track_recovery else None
+        """Checkout latencies per small recovery window (see :mod:`simulator.recovery`),
+        kept only when the run has faults to recover from."""
         self.gmv_cny = 0.0
         self.gmv_series = IntervalCounter(interval_s)
         self.open_sessions = 0
@@ -290,7 +294,9 @@ class Shop:
         latency_ms = (now - started) * 1000.0
         self.checkout_latency.add(latency_ms)
         self.checkout_series.add(now, latency_ms)
-        windows, i = self.checkout_windows, int(now / WINDOW_S)
-        while len(windows) <= i:
-            windows.append(Tally())
-        windows[i].add(latency_ms)
+        windows = self.checkout_windows
+        if windows is not None:
+            i = int(now / self.window_s)
+            while len(windows) <= i:
+                windows.append(Tally())
+            windows[i].add(latency_ms)

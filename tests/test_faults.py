@@ -6,10 +6,14 @@ import math
 
 import numpy as np
 import pytest
+import simpy
 
 import simulator
 from simulator.campaign import build
 from simulator.components.gateway import TokenBucket, WaitingRoom
+from simulator.components.health import resize
+from simulator.components.station import StationStats
+from simulator.recovery import small_window_s
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.protections import PeakShaving
 from tests.conftest import exp, fixed, small
@@ -249,6 +253,59 @@ def test_a_fault_naming_something_missing_is_a_clear_error(fault, message):
         load_scenario(small(faults=[fault]))
     problems = [str(p) for p in caught.value.problems]
     assert any("faults" in p and message in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("faults", "message"),
+    [
+        (
+            [
+                {"kind": "component_down", "component": "database", "at_s": 1, "duration_s": 10},
+                {"kind": "component_down", "component": "database", "at_s": 5, "duration_s": 1},
+            ],
+            "overlaps [0]",
+        ),
+        ([{"kind": "component_down", "component": "gateway", "at_s": 60}], "not before the end"),
+        ([{"kind": "database_primary_failure", "at_s": float("inf")}], "finite number"),
+        (
+            [{"kind": "latency_multiplied", "component": "gateway", "at_s": 1, "factor": 1e200}],
+            "less than or equal to 1000",
+        ),
+    ],
+)
+def test_faults_that_cannot_be_simulated_are_refused(faults, message):
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(small(faults=faults))
+    assert any(message in str(p) for p in caught.value.problems), caught.value.problems
+
+
+def test_raising_capacity_lets_every_waiting_request_in():
+    env = simpy.Environment()
+    resource = simpy.Resource(env, capacity=2)
+    requests = [resource.request() for _ in range(10)]
+    stats = StationStats("s", 2)
+    resize(resource, stats, 8, 0.0)
+    assert sum(r.triggered for r in requests) == 8
+    resize(resource, stats, 1, 1.0)  # shrinking takes no one's server away
+    assert resource.count == 8
+    assert stats.server_seconds(0.0, 2.0) == pytest.approx(8 + 1)
+
+
+def test_a_scale_in_cancels_instances_still_starting_first():
+    result = _scaling(
+        target_utilisation=None,
+        provisioning_delay_s=20,
+        schedule=[{"at_s": 10, "instances": 6}, {"at_s": 20, "instances": 3}],
+    )
+    instances = result.timeseries["gateway_instances"].to_numpy()
+    assert (instances[:30] == 1).all()  # the four cancelled of five never start
+    assert (instances[31:100] == 3).all()
+
+
+def test_small_recovery_windows_hold_whole_intervals():
+    assert small_window_s(1.0) == 10.0
+    assert small_window_s(3.0) == 12.0
+    assert small_window_s(15.0) == 15.0
 
 
 def test_build_wires_no_protection_for_a_plain_scenario():

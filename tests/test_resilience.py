@@ -70,9 +70,11 @@ def test_breaker_opens_after_the_configured_failures_and_half_opens_after_its_wa
     assert breaker.state == HALF_OPEN
     assert breaker.allow(2.41)  # the second trial
     assert not breaker.allow(2.42)  # no more than half_open_calls at once
-    breaker.record(2.5, failed=False, duration_s=0.01)
+    breaker.record(2.45, failed=True, duration_s=0.01)  # a call from before: not a trial
     assert breaker.state == HALF_OPEN
-    breaker.record(2.6, failed=False, duration_s=0.01)
+    breaker.record(2.5, failed=False, duration_s=0.01, trial=True)
+    assert breaker.state == HALF_OPEN
+    breaker.record(2.6, failed=False, duration_s=0.01, trial=True)
     assert breaker.state == CLOSED  # both trials succeeded
     assert breaker.open_s == pytest.approx(2.0)  # open from 0.4 s to 2.4 s
     assert [state for _, state in breaker.transitions] == [OPEN, HALF_OPEN, CLOSED]
@@ -84,10 +86,39 @@ def test_a_failed_trial_opens_the_breaker_again():
     breaker.record(0.0, failed=True, duration_s=0.0)
     assert breaker.state == OPEN
     assert breaker.allow(2.0) and breaker.state == HALF_OPEN
-    breaker.record(2.1, failed=True, duration_s=0.0)
+    breaker.record(2.1, failed=True, duration_s=0.0, trial=True)
     assert breaker.state == OPEN
     assert not breaker.allow(3.0)  # a fresh 2 s wait from 2.1 s
     assert breaker.times_opened == 2
+
+
+def test_a_trial_whose_user_left_is_given_back():
+    """A half-open breaker whose trial was never judged still lets the next one through."""
+    env = simpy.Environment()
+    policy = Policy(
+        circuit_breaker={
+            "window_calls": 1,
+            "minimum_calls": 1,
+            "open_wait_s": 1,
+            "half_open_calls": 1,
+        }
+    )
+    guard = Guard(env, "dependency", policy, Streams(1), interval_s=1.0)
+    env.process(guard.call(_failing_calls(env, []), deadline=0.5))  # opens the breaker
+    env.run(until=2.0)
+
+    # A trial at 2 s whose user leaves while it waits for the dependency...
+    def queued_until_the_user_leaves(deadline: float):
+        yield env.timeout(deadline - env.now)
+        return Outcome.ABANDONED
+
+    env.process(guard.call(queued_until_the_user_leaves, deadline=2.1))
+    env.run(until=3.0)
+    # ...leaves the trial slot free: a healthy call is let through and closes the breaker.
+    call = env.process(guard.call(_slow_dependency(env, 0.1, []), deadline=10.0))
+    env.run(until=4.0)
+    assert call.value is None
+    assert guard.breaker is not None and guard.breaker.state == CLOSED
 
 
 def test_breaker_judges_a_sliding_window_and_slow_calls():

@@ -164,7 +164,7 @@ class Gateway(Impairable):
     def utilisation(self) -> float:
         """Fraction of the workers busy right now."""
         workers = self.workers
-        return workers.count / workers.capacity
+        return min(1.0, workers.count / workers.capacity)
 
     # --------------------------------------------------------------- requests
 
@@ -279,6 +279,8 @@ class Autoscaler:
         self.gateway = gateway
         self.config = config
         self.wanted = gateway.instances
+        self.pending = 0
+        """Instances asked for and not serving yet."""
         self.decisions: list[tuple[float, int]] = []
         """Every change of the wanted instance count, as (time, instances)."""
         for step in config.schedule:
@@ -299,13 +301,24 @@ class Autoscaler:
             return
         self.wanted = instances
         self.decisions.append((self.env.now, instances))
-        gateway = self.gateway
         if change < 0:
-            gateway.set_instances(max(config.min_instances, gateway.instances + change))
+            cancelled = min(-change, self.pending)  # instances still starting go first
+            self.pending -= cancelled
+            stopped = -change - cancelled
+            if stopped:
+                self.gateway.set_instances(self.gateway.instances - stopped)
             return
+        self.pending += change
         self.env.timeout(config.provisioning_delay_s).callbacks.append(
-            lambda _: gateway.set_instances(gateway.instances + change)
+            functools.partial(self._started, change)
         )
+
+    def _started(self, asked: int, _: object) -> None:
+        """A batch asked for earlier is ready; any of it cancelled meanwhile is not."""
+        ready = min(asked, self.pending)
+        if ready:
+            self.pending -= ready
+            self.gateway.set_instances(self.gateway.instances + ready)
 
     def _watch(self) -> Generator[Any, Any, None]:
         env, config, stats = self.env, self.config, self.gateway.stats
@@ -326,9 +339,9 @@ class Autoscaler:
             if abs(utilisation / target - 1) <= 0.1:
                 continue
             online = self.gateway.instances
-            wanted = math.ceil(online * utilisation / target)
+            wanted = math.ceil(online * min(utilisation, 1.0) / target)
             # Scale in only once what was asked for is serving; scale out on top of it.
-            if wanted > self.wanted or (wanted < self.wanted and online == self.wanted):
+            if wanted > self.wanted or (wanted < self.wanted and not self.pending):
                 self._want(wanted)
                 last_action = now
 
@@ -365,7 +378,8 @@ class DynamicRate:
             now = env.now
             busy_now, admitted_now = stats.busy_seconds(now), gateway.passed_limiter
             servers = stats.server_seconds(start, now)
-            utilisation = (busy_now - busy) / servers if servers > 0 else 0.0
+            # At most 1: requests in service keep their worker when capacity shrinks.
+            utilisation = min(1.0, (busy_now - busy) / servers) if servers > 0 else 0.0
             rate = (admitted_now - admitted) / (now - start)
             busy, admitted, start = busy_now, admitted_now, now
             if utilisation <= 0 or rate <= 0:

@@ -55,5 +55,8 @@ def resize(resource: simpy.Resource, stats: StationStats, capacity: int, now: fl
     one new until it is below the new capacity.
     """
     resource._capacity = capacity  # SimPy has no public setter; the grant rule reads it
-    resource._trigger_put(None)
+    # A Resource grants one queued request per trigger: trigger until the new servers
+    # are taken or nobody waits.
+    while resource.queue and resource.count < capacity:
+        resource._trigger_put(None)
     stats.resize(now, capacity)

@@ -53,6 +53,10 @@ class Routing:
         self.detected_at[site] = now + config.heartbeat_interval_s * config.missed_heartbeats
         self.any_lost = True
 
+    def surviving_share(self) -> float:
+        """Share of the users (and servers) at sites not lost."""
+        return sum(s for s, t in zip(self.shares, self.lost_at, strict=True) if t == math.inf)
+
     def switch_at(self, site: int, phase: float) -> float:
         """When a client of ``site`` whose resolver has ``phase`` (in [0, 1)) is moved."""
         config, detected = self.config, self.detected_at[site]

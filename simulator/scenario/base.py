@@ -14,9 +14,9 @@ Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 class Model(BaseModel):
-    """A schema section: unknown keys are errors and a loaded scenario never changes."""
+    """A schema section: unknown keys and non-finite numbers are errors; it never changes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def unique_names(items: list, what: str) -> list:

@@ -270,6 +270,12 @@ class Autoscaling(Model):
                 f"min_instances ({self.min_instances}) is above max_instances "
                 f"({self.max_instances})"
             )
+        for i, step in enumerate(self.schedule):
+            if not self.min_instances <= step.instances <= self.max_instances:
+                raise ValueError(
+                    f"schedule[{i}].instances: {step.instances} is outside min_instances.."
+                    f"max_instances ({self.min_instances}..{self.max_instances})"
+                )
         return self
 
 
@@ -373,7 +379,7 @@ class LatencyMultiplied(_OnComponent):
     """A component slows down: its service times are multiplied."""
 
     kind: Literal["latency_multiplied"] = Field(description="The fault's kind.")
-    factor: float = Field(gt=0, description="Multiplier of its service times.")
+    factor: float = Field(gt=0, le=1000, description="Multiplier of its service times.")
 
 
 class ErrorRate(_OnComponent):

@@ -9,6 +9,7 @@ silently. ``campaign-sim schema`` prints this schema as JSON Schema for editors.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -578,10 +579,17 @@ class Scenario(_Model):
     @classmethod
     def _faults_name_parts(cls, faults: list[Fault], info: ValidationInfo) -> list[Fault]:
         components = _component_names(info.data)
+        duration = info.data.get("duration_s")
         for i, fault in enumerate(faults):
             problem = _fault_problem(fault, info.data, components)
             if problem:
                 raise ValueError(f"[{i}].{problem}")
+            if duration is not None and fault.at_s >= duration:
+                raise ValueError(
+                    f"[{i}].at_s: {fault.at_s:g} s is not before the end of arrivals "
+                    f"(duration_s {duration:g} s)"
+                )
+        _no_overlaps(faults, info.data)
         return faults
 
     @field_validator("segments")
@@ -620,7 +628,7 @@ def _component_names(data: dict) -> list[str]:
         names.append("recommendations")
     database = data.get("database")
     if database is not None:
-        names += ["database", *database.instance_names()]
+        names += ["database", *(n for n in database.instance_names() if n != "database")]
     payment = data.get("payment")
     if payment is not None:
         names += [f"payment.{c.name}" for c in payment.channels]
@@ -654,3 +662,35 @@ def _fault_problem(fault: Fault, data: dict, components: list[str]) -> str | Non
     elif fault.component not in components:
         return f"component: no component named {fault.component!r} (known: {', '.join(components)})"
     return None
+
+
+def _no_overlaps(faults: list[Fault], data: dict) -> None:
+    """Faults that set the same thing on the same target must not overlap in time.
+
+    A fault's end restores the nominal value, so an overlapping one of the same kind
+    would be undone early. A site can be lost once, and one site at least must survive.
+    """
+    spans: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
+    lost: dict[str, int] = {}
+    for i, fault in enumerate(faults):
+        if isinstance(fault, DatacenterLoss):
+            if fault.site in lost:
+                raise ValueError(
+                    f"[{i}].site: {fault.site!r} is already lost by [{lost[fault.site]}]"
+                )
+            lost[fault.site] = i
+            continue
+        if isinstance(fault, DatabasePrimaryFailure):
+            continue
+        target = fault.level if isinstance(fault, CacheNodeDown) else fault.component
+        end = math.inf if fault.duration_s is None else fault.at_s + fault.duration_s
+        for start, stop, j in spans.get((fault.kind, target), []):
+            if fault.at_s < stop and start < end:
+                raise ValueError(
+                    f"[{i}]: overlaps [{j}], a {fault.kind} fault on {target} too; the "
+                    "first to end would end both"
+                )
+        spans.setdefault((fault.kind, target), []).append((fault.at_s, end, i))
+    sites = data.get("datacenters")
+    if sites is not None and lost and len(lost) >= len(sites.sites):
+        raise ValueError("every site is lost; at least one must survive")
