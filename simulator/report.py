@@ -115,6 +115,7 @@ def render_report(result: SimulationResult) -> str:
         _plot(ts, [("db_qps", "queries/s")], "Database load", "queries/s"),
         _plot(ts, [("payment_success_rate", "success")], "Payment success", "fraction"),
     ]
+    faults = _faults_section(s["faults"])
     title = html.escape(f"{s['scenario']} — campaign-sim report")
     body = "".join(f"<figure>{svg}</figure>" for svg in figures)
     return f"""<!DOCTYPE html>
@@ -129,10 +130,33 @@ def render_report(result: SimulationResult) -> str:
 <table id="kpis"><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
 <h2>How sessions ended</h2>
 <table id="outcomes"><tr><th>outcome</th><th>sessions</th><th>share</th></tr>{outcomes}</table>
-<h2>Over time</h2>
+{faults}<h2>Over time</h2>
 {body}
 </body></html>
 """
+
+
+def _faults_section(faults: list[dict]) -> str:
+    """The fault timeline as a table, with each fault's recovery time; empty without faults."""
+    if not faults:
+        return ""
+
+    def seconds(v: float | None, missing: str) -> str:
+        return missing if v is None else f"{v:,.0f}"
+
+    rows = "".join(
+        f"<tr><td>{html.escape(f['kind'])}</td>"
+        f"<td>{html.escape(f['label'].split(':', 1)[1].rsplit('@', 1)[0])}</td>"
+        f"<td class='num'>{seconds(f['at_s'], '-')}</td>"
+        f"<td class='num'>{seconds(f['duration_s'], '-')}</td>"
+        f"<td class='num'>{seconds(f['recovery_time_s'], 'not recovered')}</td></tr>"
+        for f in sorted(faults, key=lambda f: f["at_s"])
+    )
+    return (
+        "<h2>Fault timeline</h2>\n<table id='faults'><tr><th>fault</th><th>target</th>"
+        "<th>at (s)</th><th>lasting (s)</th><th>recovery (s)</th></tr>"
+        f"{rows}</table>\n"
+    )
 
 
 def write_report(result: SimulationResult, path: str | Path) -> Path:

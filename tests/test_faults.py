@@ -308,6 +308,15 @@ def test_small_recovery_windows_hold_whole_intervals():
     assert small_window_s(15.0) == 15.0
 
 
+def test_the_report_shows_the_fault_timeline():
+    from simulator.report import render_report
+
+    fault = {"kind": "component_down", "component": "payment.a", "at_s": 20, "duration_s": 10}
+    page = render_report(_run(faults=[fault]))
+    assert "Fault timeline" in page and "<td>payment.a</td>" in page
+    assert "Fault timeline" not in render_report(_run())
+
+
 def test_build_wires_no_protection_for_a_plain_scenario():
     campaign = build(load_scenario(small()), seed=1)
     assert campaign.guards == {} and campaign.routing is None and campaign.autoscaler is None
