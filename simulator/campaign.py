@@ -243,9 +243,10 @@ def simulate(
     env = campaign.env
     env.run(until=campaign.shop.all_done)
     campaign.sessions_ended_at_s = env.now
-    # Payments whose users stopped waiting may still be processing: let them finish so
-    # every station ends empty and its books close.
-    while any(channel.stats.inside for channel in campaign.payment):
+    # Work whose users stopped waiting may still be under way (payments, requests a
+    # gateway serves after their users left, queries past a caller's timeout): let it
+    # finish so every station ends empty and its books close.
+    while any(station.inside for station in campaign.service_stations()):
         env.step()
     campaign.fulfilment.close()
     return summarise(campaign, scenario, seed, replication)
