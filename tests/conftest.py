@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,15 @@ def small(**changes: Any) -> dict[str, Any]:
 def small_scenario() -> dict[str, Any]:
     """A fresh copy of the small test scenario (a dict)."""
     return small()
+
+
+def assert_books_balance(summary: dict[str, Any]) -> None:
+    """Every session has one outcome, every station's arrivals are accounted for."""
+    assert sum(summary["outcomes"].values()) == summary["sessions"]
+    for name, station in summary["stations"].items():
+        left = station["served"] + station["rejected"] + station["timed_out"] + station["abandoned"]
+        assert station["arrivals"] == left, name
+        if station["entered"]:
+            rate = station["entered"] / station["observed_s"]
+            stay = station["time_in_system_s"] / station["entered"]
+            assert math.isclose(station["mean_in_system"], rate * stay, rel_tol=1e-6), name

@@ -16,23 +16,11 @@ from simulator.components.station import StationStats
 from simulator.recovery import small_window_s
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.protections import PeakShaving
-from tests.conftest import exp, fixed, small
+from tests.conftest import assert_books_balance, exp, fixed, small
 
 
 def _run(**changes):
     return simulator.simulate(small(**changes))
-
-
-def _balanced(summary) -> None:
-    """Every session has one outcome, every station's arrivals are accounted for."""
-    assert sum(summary["outcomes"].values()) == summary["sessions"]
-    for name, station in summary["stations"].items():
-        left = station["served"] + station["rejected"] + station["timed_out"] + station["abandoned"]
-        assert station["arrivals"] == left, name
-        if station["entered"]:
-            rate = station["entered"] / station["observed_s"]
-            stay = station["time_in_system_s"] / station["entered"]
-            assert math.isclose(station["mean_in_system"], rate * stay, rel_tol=1e-6), name
 
 
 # ------------------------------------------------------------------ component faults
@@ -44,7 +32,7 @@ def test_a_database_outage_fails_requests_only_while_it_lasts():
     errors = result.timeseries["outcome_error"].to_numpy()
     assert errors[20:31].sum() > 0  # pages that missed the cache, and order writes, failed
     assert errors[:20].sum() == 0 and errors[35:].sum() == 0
-    _balanced(result.summary)
+    assert_books_balance(result.summary)
 
 
 def test_a_breaker_in_front_of_a_dead_database_opens_and_fails_fast():
@@ -54,7 +42,7 @@ def test_a_breaker_in_front_of_a_dead_database_opens_and_fails_fast():
     assert summary["breaker_opened"]["database"] >= 1
     assert 0 < summary["breaker_open_s"] < 25  # open during the outage, closed after it
     assert summary["calls_failed_fast"]["database"] > 0
-    _balanced(summary)
+    assert_books_balance(summary)
 
 
 def test_latency_multiplied_slows_the_payment_channel_into_timeouts():
@@ -88,7 +76,7 @@ def test_capacity_reduced_shrinks_the_pool_and_gives_it_back():
     result = _run(faults=[fault])
     workers = result.timeseries["gateway_workers"].to_numpy()
     assert (workers[:10] == 8).all() and (workers[10:30] == 4).all() and (workers[30:] == 8).all()
-    _balanced(result.summary)
+    assert_books_balance(result.summary)
 
 
 def test_a_failing_non_core_call_never_fails_the_page():
@@ -141,7 +129,7 @@ def test_rate_limit_sheds_and_every_shed_request_is_accounted_for():
     assert summary["outcomes"]["rate_limited"] > 0
     admitted = summary["stations"]["gateway"]["arrivals"]
     assert admitted <= 15 * 120 + 5 + 15 * 10  # rate x time + burst (+ the drain after)
-    _balanced(summary)
+    assert_books_balance(summary)
 
 
 def test_a_visit_scoped_limit_never_sheds_a_visit_it_let_in():
@@ -159,7 +147,7 @@ def test_waiting_room_evens_out_admissions():
     # At most one admission per 1/30 s over the whole run, however bursty the demand.
     assert station["arrivals"] <= 30 * summary["run"]["stations_idle_at_s"] + 1
     assert summary["requests_shed"] > 0
-    _balanced(summary)
+    assert_books_balance(summary)
 
 
 def test_time_to_limit_is_measured_from_the_spike():
@@ -185,7 +173,7 @@ def test_serving_abandoned_requests_wastes_work_but_keeps_the_books():
     station = result.summary["stations"]["gateway"]
     assert station["abandoned"] == 0  # the station never drops a request...
     assert result.summary["outcomes"]["abandoned"] > 0  # ...though users gave up on some
-    _balanced(result.summary)
+    assert_books_balance(result.summary)
 
 
 # -------------------------------------------------------------------- autoscaling
@@ -206,7 +194,7 @@ def test_reactive_scaling_adds_instances_after_the_provisioning_delay():
     assert result.summary["peak_instances"] > 1
     first_added = int(np.argmax(instances > 1))
     assert first_added >= 60 + 30  # the spike, a window, then the provisioning delay
-    _balanced(result.summary)
+    assert_books_balance(result.summary)
 
 
 def test_scheduled_scaling_follows_the_schedule():
@@ -234,7 +222,7 @@ def test_users_refresh_failed_requests():
     assert with_retry["retries_by_source"]["users"] > 0
     assert without["retries"] == 0
     assert with_retry["outcomes"]["error"] < without["outcomes"]["error"]  # some got through
-    _balanced(with_retry)
+    assert_books_balance(with_retry)
 
 
 # ------------------------------------------------------------------------ schema

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import simulator
-from tests.conftest import SCENARIOS
-from tests.test_faults import _balanced
+from tests.conftest import SCENARIOS, assert_books_balance
 
 
 def _run(name: str, *overrides: str):
@@ -49,7 +48,7 @@ def test_unprotected_shop_stays_down_after_the_trigger_has_passed(storm):
     assert healthy.timeseries["gateway_utilisation"].to_numpy()[100:600].mean() < 0.8
     assert healthy.summary["retries"] == 0
     # Hundreds of thousands of refreshes, and every station's books still close.
-    _balanced(unprotected.summary)
+    assert_books_balance(unprotected.summary)
 
 
 def test_admission_control_lets_the_shop_recover(storm):
