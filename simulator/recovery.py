@@ -20,7 +20,8 @@ The clock starts at the fault's end, or at its start for a failover (a primary
 failure, a datacenter loss), whose recovery is the failover itself.
 ``recovery_time_s`` is the end of the last such pair of windows after that, minus the
 start: 0 when the shop never left the band, None when it was still out of it when
-arrivals stopped (it never recovered), or the fault never ends.
+arrivals stopped (it never recovered), or the fault never ends, or it came after
+arrivals stopped (a run cut short with ``--set duration_s=...``).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def recovery(
         small_s: the small window, :func:`small_window_s` of the time-series interval.
     """
     start = _clock_start(fault)
-    if start is None:
+    if start is None or fault.at_s >= arrivals_end_s:
         return None
     n = int(arrivals_end_s // small_s)  # whole small windows before arrivals stop
     # Each interval lies in one small window: small_s is a multiple of the interval.

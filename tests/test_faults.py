@@ -253,7 +253,6 @@ def test_a_fault_naming_something_missing_is_a_clear_error(fault, message):
             ],
             "overlaps [0]",
         ),
-        ([{"kind": "component_down", "component": "gateway", "at_s": 60}], "not before the end"),
         ([{"kind": "database_primary_failure", "at_s": float("inf")}], "finite number"),
         (
             [{"kind": "latency_multiplied", "component": "gateway", "at_s": 1, "factor": 1e200}],
@@ -288,6 +287,12 @@ def test_a_scale_in_cancels_instances_still_starting_first():
     instances = result.timeseries["gateway_instances"].to_numpy()
     assert (instances[:30] == 1).all()  # the four cancelled of five never start
     assert (instances[31:100] == 3).all()
+
+
+def test_a_fault_after_the_arrivals_is_not_judged():
+    fault = {"kind": "component_down", "component": "gateway", "at_s": 70, "duration_s": 5}
+    summary = _run(faults=[fault]).summary  # arrivals stop at 60 s
+    assert summary["recovery_time_s"] == {"component_down:gateway@70s": None}
 
 
 def test_small_recovery_windows_hold_whole_intervals():

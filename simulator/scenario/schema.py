@@ -579,16 +579,10 @@ class Scenario(_Model):
     @classmethod
     def _faults_name_parts(cls, faults: list[Fault], info: ValidationInfo) -> list[Fault]:
         components = _component_names(info.data)
-        duration = info.data.get("duration_s")
         for i, fault in enumerate(faults):
             problem = _fault_problem(fault, info.data, components)
             if problem:
                 raise ValueError(f"[{i}].{problem}")
-            if duration is not None and fault.at_s >= duration:
-                raise ValueError(
-                    f"[{i}].at_s: {fault.at_s:g} s is not before the end of arrivals "
-                    f"(duration_s {duration:g} s)"
-                )
         _no_overlaps(faults, info.data)
         return faults
 
