@@ -73,30 +73,29 @@ def _component_fault(
     """What the fault does to each component it names at its start, and at its end."""
     targets = _components(campaign, fault.component)
     if isinstance(fault, CapacityReduced):
-        factor = fault.remaining
-
-        def start() -> None:
+        # Capacity faults multiply, so they compose with others and with a lost site.
+        def scale(factor: float) -> None:
             for t in targets:
                 t.set_capacity_factor(t.capacity_factor * factor)
 
-        def end() -> None:
-            for t in targets:
-                t.set_capacity_factor(t.capacity_factor / factor)
-
-        return start, end
+        return functools.partial(scale, fault.remaining), functools.partial(
+            scale, 1 / fault.remaining
+        )
+    attribute: str
+    value: Any
     if isinstance(fault, ErrorRate):
         draw = buffered(campaign.streams.generator(f"faults.{name}.errors").random)
         for t in targets:
             t.error_draw = draw
-        name, value, nominal = "error_probability", fault.probability, 0.0
+        attribute, value, nominal = "error_probability", fault.probability, 0.0
     elif isinstance(fault, LatencyMultiplied):
-        name, value, nominal = "slowdown", fault.factor, 1.0
+        attribute, value, nominal = "slowdown", fault.factor, 1.0
     else:
-        name, value, nominal = "down", True, False
+        attribute, value, nominal = "down", True, False
 
     def set_all(v: Any) -> None:
         for t in targets:
-            t.set_fault(name, v)
+            t.set_fault(attribute, v)
 
     return functools.partial(set_all, value), functools.partial(set_all, nominal)
 

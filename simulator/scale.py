@@ -3,13 +3,15 @@
 A Double-11-size sale has millions of sessions a minute; a laptop simulates tens of
 thousands a second. ``scale: 1/k`` simulates the same sale k times smaller: arrival
 rates, capacities (workers, queue limits, connections, channel slots, pickers) and
-stock are divided by k, so every station sees the same utilisation; cache TTLs are
-multiplied by k, so each key, now requested k times less often, keeps its hit ratio
-(the hit ratio of a key with request rate r and TTL T depends on r*T only; an LRU
-level's capacity is kept, since its characteristic time scales the same way). The
-database's contention knee is divided like its pool and its slope raised to match, so
-a query slows the same at the same utilisation. Money totals are multiplied back by k
-in the results. Cache keys, warm-up, Bloom filter and fault times are not scaled.
+stock are divided by k, so every station sees the same utilisation (rate limits and
+waiting rooms let in k times fewer requests; autoscaling keeps its instance counts,
+each with k times fewer workers); cache TTLs are multiplied by k, so each key, now
+requested k times less often, keeps its hit ratio (the hit ratio of a key with request
+rate r and TTL T depends on r*T only; an LRU level's capacity is kept, since its
+characteristic time scales the same way). The database's contention knee is divided
+like its pool and its slope raised to match, so a query slows the same at the same
+utilisation. Money totals are multiplied back by k in the results. Cache keys, warm-up,
+Bloom filter, fault times and users' retry habits are not scaled.
 
 What stays stable: ratios and rates per session (conversion, outcome shares, cache hit
 ratio, payment success, on-time delivery, utilisations). What does not: anything that
@@ -32,6 +34,25 @@ def _servers(count: int, scale: float) -> int:
     return max(1, round(count * scale))
 
 
+def _scale_gateway(gateway: dict[str, Any], s: float) -> None:
+    """Workers and queue limit, and the protections' rates: instance counts are kept."""
+    scaling = gateway["autoscaling"]
+    if scaling is None:
+        gateway["workers"] = _servers(gateway["workers"], s)
+    else:
+        instances = gateway["workers"] // scaling["workers_per_instance"]
+        scaling["workers_per_instance"] = _servers(scaling["workers_per_instance"], s)
+        gateway["workers"] = instances * scaling["workers_per_instance"]
+    if gateway["queue_limit"] is not None:
+        gateway["queue_limit"] = max(0, round(gateway["queue_limit"] * s))
+    for protection in (gateway["rate_limit"], gateway["peak_shaving"]):
+        if protection is not None:
+            protection["rate_per_s"] *= s
+    limit = gateway["rate_limit"]
+    if limit is not None and limit["burst"] is not None:
+        limit["burst"] = max(1, round(limit["burst"] * s))
+
+
 def apply_scale(scenario: Scenario) -> Scenario:
     """The scenario at its ``scale``, with scale reset to 1 (unchanged when it is 1)."""
     s = scenario.scale
@@ -41,10 +62,9 @@ def apply_scale(scenario: Scenario) -> Scenario:
     data["scale"] = 1.0
     data["traffic"]["baseline_per_s"] *= s
     if data["gateway"] is not None:
-        gateway = data["gateway"]
-        gateway["workers"] = _servers(gateway["workers"], s)
-        if gateway["queue_limit"] is not None:
-            gateway["queue_limit"] = max(0, round(gateway["queue_limit"] * s))
+        _scale_gateway(data["gateway"], s)
+    if data["recommendations"] is not None:
+        data["recommendations"]["servers"] = _servers(data["recommendations"]["servers"], s)
     if data["cache"] is not None:
         for level in data["cache"]["levels"]:
             level["ttl_s"] /= s

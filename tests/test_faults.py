@@ -313,3 +313,19 @@ def test_the_report_shows_the_fault_timeline():
 def test_build_wires_no_protection_for_a_plain_scenario():
     campaign = build(load_scenario(small()), seed=1)
     assert campaign.guards == {} and campaign.routing is None and campaign.autoscaler is None
+
+
+def test_scale_keeps_the_protections_in_proportion():
+    gateway = small()["gateway"] | {
+        "workers": 8,
+        "rate_limit": {"rate_per_s": 40, "burst": 20},
+        "peak_shaving": {"rate_per_s": 50, "max_wait_ms": 500},
+        "autoscaling": {"workers_per_instance": 4, "max_instances": 6},
+    }
+    scenario = load_scenario(small(gateway=gateway, scale=0.5))
+    scaled = build(scenario, seed=1).scenario.gateway
+    assert scaled is not None and scaled.rate_limit is not None
+    assert scaled.rate_limit.rate_per_s == 20 and scaled.rate_limit.burst == 10
+    assert scaled.peak_shaving is not None and scaled.peak_shaving.rate_per_s == 25
+    assert scaled.autoscaling is not None and scaled.autoscaling.workers_per_instance == 2
+    assert scaled.workers == 4  # the same two instances, each half the size
