@@ -94,7 +94,7 @@ class Shop:
         self.fulfilment = fulfilment
         self.recommend = recommend
         self.routing = routing
-        self.refresh = refresh or [None]
+        self.refresh: list[Refresh | None] = refresh or []
         self.refreshes = IntervalCounter(interval_s)
         """Requests repeated by users, per interval."""
         self.outcomes = [0] * len(Outcome)
@@ -144,7 +144,7 @@ class Shop:
         env = self.env
         pauses = user.pauses_s
         patience = user.patience_s
-        refresh = self.refresh[user.segment]
+        refresh = self.refresh[user.segment] if self.refresh else None
         for i in range(len(user.pages)):
             if i:
                 yield env.timeout(pauses[i - 1])

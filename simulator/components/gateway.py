@@ -131,8 +131,10 @@ class Gateway(Impairable):
         self.spike_start_s = spike_start_s
         self.first_shed_s: float | None = None
         """First shed at or after the spike's start."""
-        per_instance = config.workers if config.autoscaling is None else None
-        self.workers_per_instance = per_instance or config.autoscaling.workers_per_instance  # type: ignore[union-attr]
+        scaling = config.autoscaling
+        self.workers_per_instance = (
+            config.workers if scaling is None else scaling.workers_per_instance
+        )
         self.instances = config.workers // self.workers_per_instance
         self.peak_instances = self.instances
         self.capacity_factor = 1.0
