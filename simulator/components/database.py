@@ -30,7 +30,7 @@ from typing import Any
 
 import simpy
 
-from simulator.components.health import Impairable, resize
+from simulator.components.health import Impairable
 from simulator.components.station import StationStats, wait_for
 from simulator.keys import KeySpace, bucket
 from simulator.metrics import IntervalCounter
@@ -66,17 +66,12 @@ class Instance(Impairable):
         self.stats = StationStats(name, config.pool_size, cluster.interval_s)
         self.cluster = cluster
         self.name = name
-        self.pool_size = config.pool_size
+        self.resource, self.nominal_capacity = self.pool, config.pool_size
         self.epoch = 0
         """Incremented when the instance dies: queries begun before it fail when they end."""
         self.commits: collections.deque[float] | None = None
         """Commit times of recent writes, kept only when a failure could lose them."""
         self.commit_window_s = 0.0
-
-    def set_capacity_factor(self, factor: float) -> None:
-        """Keep this fraction of the connections (a capacity fault)."""
-        self.capacity_factor = factor
-        resize(self.pool, self.stats, max(1, round(self.pool_size * factor)), self.env.now)
 
     def query(
         self, service_s: float, deadline: float, write: bool = False

@@ -24,7 +24,7 @@ from typing import Any
 import simpy
 
 from simulator.components.health import Impairable, resize
-from simulator.components.station import StationStats, wait_for
+from simulator.components.station import StationStats, UtilisationWindow, wait_for
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
@@ -323,19 +323,15 @@ class Autoscaler:
             self.gateway.set_instances(self.gateway.instances + ready)
 
     def _watch(self) -> Generator[Any, Any, None]:
-        env, config, stats = self.env, self.config, self.gateway.stats
+        env, config = self.env, self.config
         target = config.target_utilisation
         assert target is not None
         last_action = -math.inf
-        start = env.now
-        busy = stats.busy_seconds(start)
+        window = UtilisationWindow(self.gateway.stats, env.now)
         while True:
             yield env.timeout(config.evaluate_every_s)
             now = env.now
-            busy_now = stats.busy_seconds(now)
-            servers = stats.server_seconds(start, now)
-            utilisation = (busy_now - busy) / servers if servers > 0 else 0.0
-            busy, start = busy_now, now
+            utilisation = window.measure(now)
             if now - last_action < config.cooldown_s or utilisation < 0:
                 continue
             if abs(utilisation / target - 1) <= 0.1:
@@ -373,17 +369,16 @@ class DynamicRate:
 
     def _watch(self) -> Generator[Any, Any, None]:
         env, gateway, dynamic = self.env, self.gateway, self.dynamic
-        stats = gateway.stats
-        busy, admitted, start = 0.0, 0, env.now
+        window = UtilisationWindow(gateway.stats, env.now)
+        admitted, start = 0, env.now
         while True:
             yield env.timeout(dynamic.evaluate_every_s)
             now = env.now
-            busy_now, admitted_now = stats.busy_seconds(now), gateway.passed_limiter
-            servers = stats.server_seconds(start, now)
             # At most 1: requests in service keep their worker when capacity shrinks.
-            utilisation = min(1.0, (busy_now - busy) / servers) if servers > 0 else 0.0
+            utilisation = min(1.0, window.measure(now))
+            admitted_now = gateway.passed_limiter
             rate = (admitted_now - admitted) / (now - start)
-            busy, admitted, start = busy_now, admitted_now, now
+            admitted, start = admitted_now, now
             if utilisation <= 0 or rate <= 0:
                 continue
             new_rate = min(self.ceiling, max(1.0, rate * dynamic.target_utilisation / utilisation))

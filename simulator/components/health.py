@@ -26,8 +26,14 @@ class Impairable:
 
     ``down``: every call fails at once (connection refused). ``error_probability``:
     each call fails at once with this chance. ``slowdown``: service times are
-    multiplied by it.
+    multiplied by it. A capacity fault keeps a fraction of ``resource``'s
+    ``nominal_capacity`` servers, which the component sets.
     """
+
+    env: simpy.Environment
+    stats: StationStats
+    resource: simpy.Resource
+    nominal_capacity: int
 
     impaired = False
     capacity_factor = 1.0
@@ -40,6 +46,12 @@ class Impairable:
         """Set ``down``, ``slowdown`` or ``error_probability`` (and refresh ``impaired``)."""
         setattr(self, name, value)
         self.impaired = self.down or self.slowdown != 1.0 or self.error_probability > 0
+
+    def set_capacity_factor(self, factor: float) -> None:
+        """Keep this fraction of the servers (a capacity fault), at least one."""
+        self.capacity_factor = factor
+        servers = max(1, round(self.nominal_capacity * factor))
+        resize(self.resource, self.stats, servers, self.env.now)
 
     def fails(self) -> bool:
         """Whether a call that arrives now fails at once."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import simpy
 
-from simulator.components.health import Impairable, resize
+from simulator.components.health import Impairable
 from simulator.components.station import StationStats, wait_for
 from simulator.metrics import IntervalCounter
 from simulator.outcomes import Outcome
@@ -61,12 +61,7 @@ class PaymentChannel(Impairable):
         self.timeouts = 0
         self.unavailable = 0
         """Payments failed at once because the channel was down or failing (faults)."""
-        self.capacity = config.capacity
-
-    def set_capacity_factor(self, factor: float) -> None:
-        """Keep this fraction of the slots (a capacity fault)."""
-        self.capacity_factor = factor
-        resize(self.slots, self.stats, max(1, round(self.capacity * factor)), self.env.now)
+        self.resource, self.nominal_capacity = self.slots, config.capacity
 
     def pay(self, deadline: float) -> Generator[Any, Any, Outcome | None]:
         """Process one payment for a user who gives up at ``deadline``.

@@ -13,7 +13,7 @@ from typing import Any
 
 import simpy
 
-from simulator.components.health import Impairable, resize
+from simulator.components.health import Impairable
 from simulator.components.station import StationStats, wait_for
 from simulator.outcomes import Outcome
 from simulator.scenario.distributions import make_sampler
@@ -48,16 +48,11 @@ class Service(Impairable):
         self.env = env
         self.name = name
         self.servers = simpy.Resource(env, capacity=config.servers)
-        self.capacity = config.servers
+        self.resource, self.nominal_capacity = self.servers, config.servers
         self.service_time = make_sampler(
             config.service_time_ms, streams.generator(f"{name}.service"), 1e-3
         )
         self.stats = StationStats(name, config.servers, interval_s)
-
-    def set_capacity_factor(self, factor: float) -> None:
-        """Keep this fraction of the servers (a capacity fault)."""
-        self.capacity_factor = factor
-        resize(self.servers, self.stats, max(1, round(self.capacity * factor)), self.env.now)
 
     def call(self, deadline: float) -> Generator[Any, Any, Outcome | None]:
         """One call, whose caller stops waiting at ``deadline``.

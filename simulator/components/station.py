@@ -14,7 +14,7 @@ import simpy
 
 from simulator.metrics import Tally, spread
 
-__all__ = ["StationStats", "wait_for"]
+__all__ = ["StationStats", "UtilisationWindow", "wait_for"]
 
 
 def wait_for(env: simpy.Environment, request: Any, until: float) -> Generator[Any, Any, Any]:
@@ -245,3 +245,25 @@ class StationStats:
             else None,
             "observed_s": observed,
         }
+
+
+class UtilisationWindow:
+    """A station's utilisation over successive windows, for controllers that watch it.
+
+    Each :meth:`measure` gives busy server-seconds over available server-seconds since
+    the previous one (the number of servers may have changed meanwhile).
+    """
+
+    def __init__(self, stats: StationStats, now: float) -> None:
+        self.stats = stats
+        self._start = now
+        self._busy = stats.busy_seconds(now)
+
+    def measure(self, now: float) -> float:
+        """Utilisation since the last measurement (0 over a window with no servers)."""
+        stats = self.stats
+        busy = stats.busy_seconds(now)
+        servers = stats.server_seconds(self._start, now)
+        utilisation = (busy - self._busy) / servers if servers > 0 else 0.0
+        self._busy, self._start = busy, now
+        return utilisation
