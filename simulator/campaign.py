@@ -20,21 +20,24 @@ from simulator.components.cache import CacheTier, NoCache
 from simulator.components.database import Database
 from simulator.components.fulfilment import Fulfilment
 from simulator.components.gateway import Autoscaler, DynamicRate, Gateway, NoGateway
-from simulator.components.inventory import Inventory
-from simulator.components.payment import PaymentChannel
+from simulator.components.inventory import Stock
+from simulator.components.payment import PaymentChannel, Payments
 from simulator.components.routing import Routing
 from simulator.components.service import Service
 from simulator.components.station import StationStats
 from simulator.faults import schedule_faults
 from simulator.keys import KeySpace
+from simulator.ledger import Ledger
 from simulator.metrics import IntervalCounter
+from simulator.pricing import Pricing
 from simulator.resilience import Guard, GuardedDatabase, guarded_call
 from simulator.result import SimulationResult, summarise
 from simulator.scale import apply_scale
+from simulator.scenario.commerce import CouponRain, Presale
 from simulator.scenario.distributions import make_sampler
 from simulator.scenario.loader import load_scenario
 from simulator.scenario.schema import Scenario
-from simulator.session import Refresh, Shop
+from simulator.session import Commerce, Refresh, Shop
 from simulator.streams import Streams, buffered
 from simulator.traffic import arrival_times
 from simulator.users import Population
@@ -53,8 +56,8 @@ class Campaign:
     cache: CacheTier | NoCache
     database: Database
     keys: KeySpace
-    inventory: Inventory
-    payment: list[PaymentChannel]
+    stock: Stock
+    payments: Payments
     fulfilment: Fulfilment
     shop: Shop
     arrivals: IntervalCounter
@@ -72,15 +75,23 @@ class Campaign:
         services = [self.recommendations.stats] if self.recommendations else []
         return [*gateway, *database, *services, *(c.stats for c in self.payment)]
 
+    @property
+    def payment(self) -> list[PaymentChannel]:
+        """The payment channels."""
+        return self.payments.channels
+
     def stations(self) -> list[StationStats]:
         """Every queueing station's statistics, in flow order (warehouses last)."""
         return [*self.service_stations(), *(w.stats for w in self.fulfilment.warehouses)]
 
 
-def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
+def build(
+    scenario: Scenario, seed: int, replication: int = 0, keep_orders: bool = False
+) -> Campaign:
     """Assemble the shop for one replication; the arrival process is started.
 
     The campaign's ``scenario`` is the one actually simulated: ``scale`` applied.
+    ``keep_orders`` keeps a row per paid order (``SimulationResult.orders``).
     """
     scenario = apply_scale(scenario)
     env = simpy.Environment()
@@ -131,8 +142,14 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
             interval,
             load=gateway.utilisation,
         )
-    inventory = Inventory(scenario.inventory, keys.existing, streams)
-    payment = [PaymentChannel(env, c, streams, interval) for c in scenario.payment.channels]
+    confirm = scenario.payment.async_confirmation_s
+    payments = Payments(
+        env,
+        scenario.payment,
+        [PaymentChannel(env, c, streams, interval, confirm) for c in scenario.payment.channels],
+        interval,
+    )
+    commerce = _commerce(env, scenario, keys, streams, keep_orders)
     fulfilment = Fulfilment(scenario.fulfilment, streams)
     routing = None if scenario.datacenters is None else Routing(scenario.datacenters, interval)
     shop = Shop(
@@ -140,9 +157,9 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
         gateway,
         cache,
         called,  # type: ignore[arg-type]  # the same read/write interface
-        inventory,
-        payment,
+        payments,
         fulfilment,
+        commerce,
         interval,
         recommend=None
         if recommendations is None
@@ -160,8 +177,8 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
         cache=cache,
         database=database,
         keys=keys,
-        inventory=inventory,
-        payment=payment,
+        stock=commerce.stock,
+        payments=payments,
         fulfilment=fulfilment,
         shop=shop,
         arrivals=IntervalCounter(interval),
@@ -180,6 +197,87 @@ def build(scenario: Scenario, seed: int, replication: int = 0) -> Campaign:
         env.timeout(scenario.warmup_s).callbacks.append(lambda _: _end_warmup(campaign))
     schedule_faults(campaign)
     return campaign
+
+
+def _initial_stock(scenario: Scenario, keys: KeySpace) -> tuple[list[int | None], int]:
+    """Units per stock key, and the warehouses each item is split over.
+
+    Keys: each existing item (times each warehouse when split), then one per event.
+    """
+    inventory = scenario.inventory
+    per_item: list[int | None] = [inventory.stock_per_item] * keys.items
+    per_item += [
+        h.stock if h.stock is not None else inventory.stock_per_item for h in keys.hot_items
+    ]
+    warehouses = scenario.fulfilment.warehouses
+    split = len(warehouses) if inventory.split_across_warehouses else 1
+    initial: list[int | None] = []
+    for units in per_item:
+        if split == 1 or units is None:
+            initial += [units] * split
+            continue
+        # largest remainder: the shares of whole units add up to the item's stock
+        exact = [units * w.share for w in warehouses]
+        parts = [int(x) for x in exact]
+        by_remainder = sorted(range(split), key=lambda i: parts[i] - exact[i])
+        for i in by_remainder[: units - sum(parts)]:
+            parts[i] += 1
+        initial += parts
+    for event, _ in scenario.event_starts():
+        initial.append(None if isinstance(event, CouponRain) else event.stock)
+    return initial, split
+
+
+def _commerce(
+    env: simpy.Environment,
+    scenario: Scenario,
+    keys: KeySpace,
+    streams: Streams,
+    keep_orders: bool,
+) -> Commerce:
+    """Stock, coupon quotas, presale timing and the books."""
+    initial, split = _initial_stock(scenario, keys)
+    stock = Stock(env, scenario.inventory, initial, streams, "inventory")
+    events = [event for event, _ in scenario.event_starts()]
+    first_event_key = len(initial) - len(events)
+    retry = scenario.payment.user_retry
+    return Commerce(
+        stock=stock,
+        ledger=Ledger(
+            scenario,
+            Pricing(scenario),
+            len(initial),
+            streams,
+            scenario.timeseries_interval_s,
+            keep_orders,
+        ),
+        warehouses=split,
+        event_keys=[
+            -1 if isinstance(e, CouponRain) else first_event_key + i for i, e in enumerate(events)
+        ],
+        quotas=[
+            Stock(env, e, [e.quota], streams, f"coupons.{e.name}")
+            if isinstance(e, CouponRain)
+            else None
+            for e in events
+        ],
+        presales=[e if isinstance(e, Presale) else None for e in events],
+        final_delay_s=[
+            make_sampler(e.final_payment_delay_s, streams.generator(f"presale.{e.name}.final"))
+            if isinstance(e, Presale)
+            else None
+            for e in events
+        ],
+        forfeit_uniform=buffered(streams.generator("presale.forfeit").random),
+        payment_retry=None
+        if retry is None
+        else Refresh(
+            probability=retry.probability,
+            max_retries=retry.max_retries,
+            delay_s=make_sampler(retry.delay_s, streams.generator("users.payment_retry.delay")),
+            uniform=buffered(streams.generator("users.payment_retry").random),
+        ),
+    )
 
 
 def _refresh(segment: Any, streams: Streams) -> Refresh | None:
@@ -202,14 +300,14 @@ def _arrive(campaign: Campaign, population: Population) -> Generator[Any, Any, N
     admit, next_user = campaign.shop.admit, population.next_user
     count = campaign.arrivals.add
     times = arrival_times(
-        campaign.scenario.traffic,
+        campaign.scenario.arrival_traffic(),
         campaign.scenario.duration_s,
         campaign.streams.generator("arrivals"),
     )
     for t in times:
         yield env.timeout(t - env.now)
         count(t)
-        admit(next_user())
+        admit(next_user(t))
     campaign.shop.close_doors()
 
 
@@ -225,6 +323,7 @@ def simulate(
     scenario: Scenario | str | Path | Mapping[str, Any],
     seed: int | None = None,
     replication: int = 0,
+    keep_orders: bool = False,
 ) -> SimulationResult:
     """Run one replication of a scenario.
 
@@ -232,6 +331,7 @@ def simulate(
         scenario: a Scenario, or anything :func:`~simulator.load_scenario` accepts.
         seed: the run's seed; defaults to the scenario's ``seed``.
         replication: replication index; streams are keyed by it.
+        keep_orders: keep one row per paid order in the result's ``orders`` table.
 
     Returns:
         The result, with ``.summary`` (dict) and ``.timeseries`` (DataFrame).
@@ -239,7 +339,7 @@ def simulate(
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seed = scenario.seed if seed is None else seed
-    campaign = build(scenario, seed, replication)
+    campaign = build(scenario, seed, replication, keep_orders)
     env = campaign.env
     env.run(until=campaign.shop.all_done)
     campaign.sessions_ended_at_s = env.now
@@ -249,4 +349,8 @@ def simulate(
     while any(station.inside for station in campaign.service_stations()):
         env.step()
     campaign.fulfilment.close()
+    campaign.stock.finish()
+    for quota in campaign.shop.commerce.quotas:
+        if quota is not None:
+            quota.finish()
     return summarise(campaign, scenario, seed, replication)

@@ -32,7 +32,9 @@ class Outcome(IntEnum):
     """The item was out of stock at checkout."""
     PAYMENT_FAILED = 8
     """The payment was declined or timed out."""
-    ORDERED = 9
+    DEPOSIT_FORFEITED = 9
+    """Paid a presale deposit, never paid the balance."""
+    ORDERED = 10
     """Paid: the order goes to fulfilment."""
 
     @property

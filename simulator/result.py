@@ -135,9 +135,10 @@ def summarise(
         "outcomes": {o.label: shop.outcomes[o] for o in Outcome},
         "orders": orders,
         "scale": declared.scale,
-        "gmv": shop.gmv_cny * money,
-        "aov": _ratio(shop.gmv_cny, orders),
+        "gmv": shop.ledger.gmv * money,
+        "aov": _ratio(shop.ledger.gmv, orders),
         "conversion_rate": _ratio(orders, sessions),
+        **_business(campaign, money),
         "checkout_latency_ms": _quantiles(shop.checkout_latency, 0.5, 0.95, 0.99),
         "page_latency_ms": {
             k: (v * 1000 if k != "count" else v)
@@ -176,8 +177,8 @@ def summarise(
         "on_time_delivery_rate": _ratio(campaign.fulfilment.on_time, delivered.count),
         "delivery_time_h": _quantiles(delivered, 0.5, 0.95),
         "peak_arrivals_per_s": max(campaign.arrivals.values, default=0) / interval,
-        "items_sold_out": campaign.inventory.items_sold_out,
-        "stock_units_sold": campaign.inventory.units_sold,
+        "items_sold_out": campaign.stock.sold_out_keys(),
+        "stock_units_sold": _units_sold(campaign.stock),
         **_resilience(campaign, timeseries),
         "stations": stations,
         "run": {
@@ -194,6 +195,83 @@ def summarise(
         },
     }
     return SimulationResult(declared, summary, timeseries)
+
+
+def _units_sold(stock: Any) -> int | None:
+    """Units handed out of counted stock (None when every key is unlimited)."""
+    counted = [t for n, t in zip(stock.initial, stock.taken, strict=True) if n is not None]
+    return sum(counted) if counted else None
+
+
+def _business(campaign: Campaign, money: float) -> dict[str, Any]:
+    """Promotions, stock correctness, coupons, payment failover, and the funnel."""
+    scenario, shop = campaign.scenario, campaign.shop
+    stock, ledger, payments = campaign.stock, shop.ledger, campaign.payments
+    quotas = [q for q in shop.commerce.quotas if q is not None]
+    issued = sum(sum(q.taken) for q in quotas)
+    quota = sum(n or 0 for q in quotas for n in q.initial)
+    figures = ledger.figures(stock.oversold(), scenario.inventory.oversell_compensation_cny, money)
+    events = scenario.event_starts()
+    first_event_key = len(stock.initial) - len(events)
+    sold_out_at = {
+        event.name: stock.sold_out_at.get(first_event_key + i)
+        for i, (event, _) in enumerate(events)
+        if stock.initial[first_event_key + i] is not None
+    }
+    for h, hot in enumerate(campaign.keys.hot_names):
+        key = campaign.keys.hot_start + h
+        split = shop.commerce.warehouses
+        times = [stock.sold_out_at.get(key * split + w) for w in range(split)]
+        if all(stock.initial[key * split + w] is not None for w in range(split)):
+            sold_out_at[hot] = None if None in times else max(t for t in times if t is not None)
+    lost_to_outage = {c.name: len(c.lost_to_outage) for c in payments.channels}
+    return {
+        **figures,
+        "lost_gmv_total": sum(figures["lost_gmv"].values()),
+        "sold_out_at_s": sold_out_at,
+        "deduction": {
+            "mode": scenario.inventory.deduction,
+            "refused": stock.refused,
+            "leases_expired": stock.leases_expired,
+            "grants_not_exclusive": stock.grants_not_exclusive,
+            "lock_timeouts": stock.lock_timeouts,
+            "queue_peak": stock.queue_peak,
+            "shortfalls_found": stock.shortfalls,
+        },
+        "coupon_claims": shop.claims,
+        "coupon_claim_failures": shop.claim_failures,
+        "coupons_issued": issued,
+        "coupon_quota": quota,
+        "coupons_over_issued": sum(sum(q.oversold()) for q in quotas),
+        "payments_lost_to_outage": sum(lost_to_outage.values()),
+        "payments_lost_to_outage_by_channel": lost_to_outage,
+        "payments_rerouted": payments.rerouted,
+        "payments_confirmed_late": sum(c.confirmed_late for c in payments.channels),
+        "payment_failovers": [
+            {"channel": name, "breaker_opened_at_s": opened, "switched_at_s": switched}
+            for name, opened, switched in payments.switches
+        ],
+        "funnel": _funnel(ledger.funnel, [s.name for s in scenario.segments]),
+    }
+
+
+def _funnel(counts: list[list[int]], names: list[str]) -> dict[str, Any]:
+    """Browse -> cart -> order -> paid, overall and per segment, with stage conversions."""
+
+    def stages(c: list[int]) -> dict[str, Any]:
+        browse, cart, order, paid = c
+        return {
+            "browse": browse,
+            "cart": cart,
+            "order": order,
+            "paid": paid,
+            "browse_to_cart": _ratio(cart, browse),
+            "cart_to_paid": _ratio(paid, cart),
+            "browse_to_paid": _ratio(paid, browse),
+        }
+
+    total = [sum(c[i] for c in counts) for i in range(4)]
+    return {"all": stages(total), **{n: stages(c) for n, c in zip(names, counts, strict=True)}}
 
 
 def _resilience(campaign: Campaign, timeseries: pd.DataFrame) -> dict[str, Any]:
@@ -351,7 +429,7 @@ def _timeseries(campaign: Campaign, end_s: float, money: float) -> pd.DataFrame:
     if campaign.routing is not None:
         columns["stranded_requests"] = campaign.routing.stranded.padded(n).astype(np.int64)
     columns["orders"] = shop.outcome_series[Outcome.ORDERED].padded(n).astype(np.int64)
-    columns["gmv_cny"] = shop.gmv_series.padded(n) * money
+    columns["gmv_cny"] = shop.ledger.gmv_series.padded(n) * money
     return pd.DataFrame(columns)
 
 

@@ -17,8 +17,9 @@ is only raced against the user's patience when it actually makes the user wait.
 
 from __future__ import annotations
 
+import functools
 import typing
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import simpy
@@ -27,19 +28,22 @@ from simulator.components.cache import CacheTier, NoCache
 from simulator.components.database import Database
 from simulator.components.fulfilment import Fulfilment
 from simulator.components.gateway import Gateway, NoGateway
-from simulator.components.inventory import Inventory
-from simulator.components.payment import PaymentChannel
+from simulator.components.inventory import SOLD_OUT, Stock
+from simulator.components.payment import Payments, Pending
 from simulator.components.routing import Routing
+from simulator.ledger import CARTS, ORDERS, SESSIONS, Ledger
 from simulator.metrics import IntervalCounter, IntervalQuantiles, Tally
 from simulator.outcomes import Outcome
 from simulator.recovery import small_window_s
-from simulator.users import BOUNCE, BROWSE, LEAVE_CART, User
+from simulator.scenario.commerce import Presale
+from simulator.users import BOUNCE, BROWSE, BUY, LEAVE_CART, User
 
-__all__ = ["Shop"]
+__all__ = ["Commerce", "Refresh", "Shop"]
 
 _ABANDONED = Outcome.ABANDONED
 _ERROR = Outcome.ERROR
 _SOLD_OUT = Outcome.SOLD_OUT
+_PAYMENT_FAILED = Outcome.PAYMENT_FAILED
 _ENDS_BEFORE_CART = {BOUNCE: Outcome.BOUNCED, BROWSE: Outcome.BROWSED}
 # What a user may refresh: failures of the shop, not of their payment or of stock.
 _REFRESHABLE = frozenset({Outcome.ABANDONED, Outcome.REJECTED, Outcome.RATE_LIMITED, Outcome.ERROR})
@@ -57,12 +61,30 @@ class Refresh(typing.NamedTuple):
     uniform: Callable[[], float]
 
 
+class Commerce(typing.NamedTuple):
+    """What the shop sells and how: stock, coupon quotas, events, payment retries."""
+
+    stock: Stock
+    ledger: Ledger
+    warehouses: int
+    """Warehouses each item's stock is split over (1: not split)."""
+    event_keys: list[int]
+    """Stock key of each event's slot (-1 for coupon rains)."""
+    quotas: list[Stock | None]
+    """Each event's coupon quota (None for events that are not coupon rains)."""
+    presales: list[Presale | None]
+    final_delay_s: list[Callable[[], float] | None]
+    forfeit_uniform: Callable[[], float]
+    payment_retry: Refresh | None
+
+
 class Shop:
     """The session flow over the shop's components, and the session-level metrics.
 
     Args:
         env: the simulation environment.
-        gateway, cache, database, inventory, payment, fulfilment: the components.
+        gateway, cache, database, payments, fulfilment: the components.
+        commerce: stock, quotas, events and the books.
         interval_s: time-series interval.
         recommend: the non-core call of a product page, if the shop has one.
         routing: the datacenters, if the shop has several.
@@ -76,9 +98,9 @@ class Shop:
         gateway: Gateway | NoGateway,
         cache: CacheTier | NoCache,
         database: Database,
-        inventory: Inventory,
-        payment: list[PaymentChannel],
+        payments: Payments,
         fulfilment: Fulfilment,
+        commerce: Commerce,
         interval_s: float,
         recommend: Call | None = None,
         routing: Routing | None = None,
@@ -89,9 +111,12 @@ class Shop:
         self.gateway = gateway
         self.cache = cache
         self.database = database
-        self.inventory = inventory
-        self.payment = payment
+        self.payments = payments
         self.fulfilment = fulfilment
+        self.commerce = commerce
+        self.stock = commerce.stock
+        self.ledger = commerce.ledger
+        self.funnel = commerce.ledger.funnel
         self.recommend = recommend
         self.routing = routing
         self.refresh: list[Refresh | None] = refresh or []
@@ -106,8 +131,8 @@ class Shop:
         self.checkout_windows: list[Tally] | None = [] if track_recovery else None
         """Checkout latencies per small recovery window (see :mod:`simulator.recovery`),
         kept only when the run has faults to recover from."""
-        self.gmv_cny = 0.0
-        self.gmv_series = IntervalCounter(interval_s)
+        self.claims = 0
+        self.claim_failures = 0
         self.open_sessions = 0
         self.doors_closed = False
         self.all_done = env.event()
@@ -128,12 +153,15 @@ class Shop:
         """Start the visit of a user who just arrived."""
         # Counted here, not when the process first runs: the doors may close in between.
         self.open_sessions += 1
+        self.funnel[user.segment][SESSIONS] += 1
         # The visit's outcome is its process's value, booked by a callback: no wrapper
         # generator for every event of the visit to pass through.
-        self.env.process(self._visit(user)).callbacks.append(self._ended)
+        self.env.process(self._visit(user)).callbacks.append(functools.partial(self._ended, user))
 
-    def _ended(self, process: simpy.Process) -> None:
+    def _ended(self, user: User, process: simpy.Process) -> None:
         outcome = typing.cast(Outcome, process.value)
+        if user.plan == BUY and outcome != Outcome.ORDERED:
+            self.ledger.lose(user, outcome)
         self.outcomes[outcome] += 1
         self.outcome_series[outcome].add(self.env.now)
         self.open_sessions -= 1
@@ -145,6 +173,12 @@ class Shop:
         pauses = user.pauses_s
         patience = user.patience_s
         refresh = self.refresh[user.segment] if self.refresh else None
+        if user.event >= 0 and self.commerce.quotas[user.event] is not None:
+            failed = yield from self._claim(user, None)
+            if failed is not None and refresh is not None:
+                failed = yield from self._refreshed(self._claim, user, None, failed)
+            if failed is not None:
+                return failed
         for i in range(len(user.pages)):
             if i:
                 yield env.timeout(pauses[i - 1])
@@ -162,6 +196,7 @@ class Shop:
                 failed = yield from self._refreshed(self._add_to_cart, user, patience, failed)
             if failed is not None:
                 return failed
+        self.funnel[user.segment][CARTS] += 1
         if user.plan == LEAVE_CART:
             return Outcome.CART_ABANDONED
         outcome: Outcome | None = yield from self._checkout(user, None)
@@ -206,7 +241,7 @@ class Shop:
             return _ERROR
         asked = env.now
         deadline = asked + user.patience_s
-        failed, worker = yield from gateway.enter(deadline, page == 0)
+        failed, worker = yield from gateway.enter(deadline, page == 0 and user.coupon is None)
         if failed is not None:
             return failed
         cache, item = self.cache, user.pages[page]
@@ -237,56 +272,144 @@ class Shop:
         gateway.leave(worker)
         return _ABANDONED if env.now > deadline else None
 
-    def _checkout(self, user: User, _: Any) -> Generator[Any, Any, Outcome]:
-        """Place the order (stock, order write), then pay; record the checkout latency."""
-        env, gateway, inventory = self.env, self.gateway, self.inventory
+    def _claim(self, user: User, _: Any) -> Generator[Any, Any, Outcome | None]:
+        """Claim a coupon in a coupon rain: a request that takes one from the quota.
+
+        A claim refused (quota gone, lock not had) leaves the user without the coupon
+        and without its uplift; they browse on either way.
+        """
+        env, gateway = self.env, self.gateway
         if self.routing is not None and self._stranded(user):
             return _ERROR
-        item = user.item
+        deadline = env.now + user.patience_s
+        failed, worker = yield from gateway.enter(deadline, True)
+        if failed is not None:
+            return failed
+        quota = self.commerce.quotas[user.event]
+        assert quota is not None
+        if quota.atomic:
+            key = quota.take((0,), 1)
+            yield env.timeout(gateway.service_time() + quota.deduct_time())
+        else:
+            yield env.timeout(gateway.service_time())
+            key = yield from quota.take_slowly((0,), 1, deadline)
+        gateway.leave(worker)
+        self.claims += 1
+        if key != 0:
+            self.claim_failures += 1
+            user.coupon = None
+            if user.plan != BROWSE and user.cart_draw >= user.cart_rate_without_coupon:
+                user.plan = BROWSE
+        return _ABANDONED if env.now > deadline else None
+
+    def _stock_keys(self, user: User) -> Sequence[int]:
+        """The stock keys the user's units may come from, in order of preference."""
+        commerce = self.commerce
+        if user.event >= 0 and commerce.event_keys[user.event] >= 0:
+            return (commerce.event_keys[user.event],)
+        split = commerce.warehouses
+        if split == 1:
+            return (user.item,)
+        first = user.item * split
+        return [first + (user.warehouse + k) % split for k in range(split)]
+
+    def _checkout(self, user: User, _: Any) -> Generator[Any, Any, Outcome]:
+        """Place the order (stock, order write), then pay; record the checkout latency."""
+        env, gateway, stock = self.env, self.gateway, self.stock
+        if self.routing is not None and self._stranded(user):
+            return _ERROR
         started = env.now
         deadline = started + user.patience_s
         failed, worker = yield from gateway.enter(deadline, not user.pages)
         if failed is not None:
             return failed
-        in_stock = inventory.take(item)
-        yield env.timeout(gateway.service_time() + inventory.deduct_time())
-        if not in_stock:
+        units = user.units
+        if stock.atomic:
+            key = stock.take(self._stock_keys(user), units)
+            yield env.timeout(gateway.service_time() + stock.deduct_time())
+        else:
+            yield env.timeout(gateway.service_time())
+            key = yield from stock.take_slowly(self._stock_keys(user), units, deadline)
+        if key is _ERROR or key == SOLD_OUT:
             gateway.leave(worker)
             self._answered(started)
-            return _SOLD_OUT
-        failed = yield from self.database.write(item, deadline)
+            return _ERROR if key is _ERROR else _SOLD_OUT
+        key = typing.cast(int, key)
+        failed = yield from self.database.write(user.item, deadline)
         gateway.leave(worker)
         if failed is None and env.now > deadline:
             failed = _ABANDONED
+        if failed is None:
+            self.funnel[user.segment][ORDERS] += 1
+            failed = yield from self._pay(user)
         if failed is not None:
-            inventory.put_back(item)
+            stock.put_back(key, units)
             if failed is not _ABANDONED:
                 self._answered(started)
             return failed
-
-        if self.routing is not None and self._stranded(user):
-            inventory.put_back(item)
-            self._answered(started)
-            return _ERROR
-        deadline = env.now + user.patience_s
-        failed, worker = yield from gateway.enter(deadline)
-        if failed is not None:
-            inventory.put_back(item)
-            return failed
-        yield env.timeout(gateway.service_time())
-        failed = yield from self.payment[user.channel].pay(deadline)
-        gateway.leave(worker)
-        if failed is not None:
-            inventory.put_back(item)
-            if failed is not _ABANDONED:
-                self._answered(started)
-            return failed
-        now = env.now
         self._answered(started)
-        self.gmv_cny += user.basket_cny
-        self.gmv_series.add(now, user.basket_cny)
-        self.fulfilment.ship(user.warehouse, now)
+        presale = self.commerce.presales[user.event] if user.event >= 0 else None
+        if presale is not None:  # that was the deposit
+            return (yield from self._balance(user, key, presale))
+        self._book(user, key)
         return Outcome.ORDERED
+
+    def _pay(self, user: User) -> Generator[Any, Any, Outcome | None]:
+        """One payment, retried on another channel if the user is willing."""
+        env, gateway, payments = self.env, self.gateway, self.payments
+        channel = user.channel
+        retry = self.commerce.payment_retry
+        tries = 0
+        while True:
+            if self.routing is not None and self._stranded(user):
+                return _ERROR
+            deadline = env.now + user.patience_s
+            failed, worker = yield from gateway.enter(deadline)
+            if failed is not None:
+                return failed
+            yield env.timeout(gateway.service_time())
+            result = yield from payments.pay(channel, deadline)
+            gateway.leave(worker)
+            if result.__class__ is Pending:  # told "processing"; the shop asks later
+                pending = typing.cast(Pending, result)
+                yield env.timeout(max(0.0, pending.known_at - env.now))
+                result = None if pending.succeeded else _PAYMENT_FAILED
+            if (
+                result is not _PAYMENT_FAILED
+                or retry is None
+                or tries >= retry.max_retries
+                or retry.uniform() >= retry.probability
+            ):
+                return typing.cast(Outcome | None, result)
+            tries += 1
+            yield env.timeout(retry.delay_s())
+            self.refreshes.add(env.now)
+            channel = (channel + 1) % len(payments.channels)
+
+    def _balance(self, user: User, key: int, presale: Presale) -> Generator[Any, Any, Outcome]:
+        """A presale depositor pays the balance in the final-payment window, or forfeits."""
+        env, commerce = self.env, self.commerce
+        forfeits = commerce.forfeit_uniform() < presale.forfeit_rate
+        delay = commerce.final_delay_s[user.event]
+        assert delay is not None
+        at = presale.final_payment_at_s + (0.0 if forfeits else delay())
+        yield env.timeout(max(0.0, at - env.now))
+        failed = None if forfeits else (yield from self._pay(user))
+        if failed is None:
+            self._book(user, key)
+            return Outcome.ORDERED
+        self.stock.put_back(key, user.units)
+        self.ledger.deposits_forfeited += user.units * presale.deposit_cny
+        return Outcome.DEPOSIT_FORFEITED
+
+    def _book(self, user: User, key: int) -> None:
+        """A paid order: into the books and on to its warehouse."""
+        now = self.env.now
+        self.ledger.book(user, key, now)
+        split = self.commerce.warehouses
+        event_slot = user.event >= 0 and self.commerce.event_keys[user.event] >= 0
+        warehouse = key % split if split > 1 and not event_slot else user.warehouse
+        self.fulfilment.ship(warehouse, now)
 
     def _answered(self, started: float) -> None:
         """Record the latency of a checkout that got an answer from the shop."""

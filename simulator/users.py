@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from simulator.keys import KeySpace, zipf_cdf
-from simulator.scenario.distributions import make_sampler
-from simulator.scenario.schema import Scenario
+from simulator.pricing import Pricing
+from simulator.scenario.commerce import Coupon, CouponRain, FlashSale, Response
+from simulator.scenario.distributions import Deterministic, make_sampler
+from simulator.scenario.schema import Pulse, Scenario
 from simulator.streams import Streams, buffered
 
 __all__ = ["BOUNCE", "BROWSE", "BUY", "LEAVE_CART", "Population", "User", "zipf_cdf"]
@@ -47,6 +49,16 @@ class User:
     """The datacenter the user is routed to (0 when the shop has one)."""
     dns_phase: float = 0.0
     """Phase of the user's DNS resolver's refreshes, as a fraction of the TTL."""
+    units: int = 1
+    """Units of the carted item wanted (after the purchase limit)."""
+    event: int = -1
+    """The promotion event that brought the user (index in ``event_starts()``); -1: none."""
+    coupon: Coupon | None = None
+    """A coupon the user arrived holding (or claimed in a coupon rain)."""
+    cart_draw: float = 0.0
+    """The uniform the add-to-cart decision was drawn with (a rain user whose claim
+    fails decides again, without the coupon's uplift)."""
+    cart_rate_without_coupon: float = 0.0
 
 
 def _cumulative(shares: list[float]) -> list[float]:
@@ -57,6 +69,16 @@ def _cumulative(shares: list[float]) -> list[float]:
 
 class Population:
     """Draws users in arrival order.
+
+    Promotions shape who arrives and what they intend. A user arriving while an event's
+    burst is on came for the event with the chance that the burst is of the arrival rate
+    (thinning the superposed Poisson processes): a flash-sale or presale user views the
+    event's item and buys it there; a coupon-rain user claims a coupon first. Every
+    mechanic that applies to a user multiplies their add-to-cart rate by its uplift in
+    the segment's ``response`` (capped at 1), so browse-to-pay conversion moves by that
+    factor (the checkout rate, for segments that skip browsing); the time of day
+    multiplies it too. A user whose basket is a little short of a ladder step may add
+    items to reach it exactly (``basket_building``).
 
     Args:
         scenario: the scenario.
@@ -79,6 +101,8 @@ class Population:
         self._item: Callable[[], int] = buffered(
             self.keys.sampler(streams.generator("users.items"))
         )
+        self.pricing = Pricing(scenario)
+        self._promotions = _Promotions(scenario, self.keys, self.pricing, streams)
         self._by_segment = []
         for s in scenario.segments:
             p_more = 1 - 1 / s.pages_mean  # chance of one more page: geometric >= 1
@@ -99,33 +123,51 @@ class Population:
         assert self._site_cdf is not None and self._site_uniform is not None
         return bisect.bisect_right(self._site_cdf, self._site_uniform())
 
-    def next_user(self) -> User:
-        """The next arriving user."""
+    def next_user(self, now: float = 0.0) -> User:
+        """The next arriving user, arriving at ``now``."""
         u = self._uniform
         segment = bisect.bisect_right(self._segment_cdf, u())
         skip, bounce, cart, checkout, log_more, think, basket, patience = self._by_segment[segment]
         # A fixed number of uniform draws per user, whatever the branch, keeps the users
         # aligned across scenarios that change one probability.
         u_bounce, u_pages, u_cart, u_checkout = u(), u(), u(), u()
+        promotions = self._promotions
+        event, item_key, coupon, uplift, without_coupon = -1, -1, None, 1.0, 1.0
+        if promotions.active:
+            event, item_key, coupon, uplift, without_coupon = promotions.draw(segment, now)
+            if skip:
+                checkout = min(1.0, checkout * uplift)
+            else:
+                cart, without_coupon = min(1.0, cart * uplift), min(1.0, cart * without_coupon)
         buys = u_checkout < checkout
         if skip:
             pages, plan = 0, (BUY if buys else LEAVE_CART)
-        elif u_bounce < bounce:
+        elif item_key < 0 and u_bounce < bounce:
             pages, plan = 1, BOUNCE
         else:
-            pages = 1 if log_more is None else 1 + int(math.log(1.0 - u_pages) / log_more)
+            pages = (
+                1
+                if log_more is None or item_key >= 0
+                else 1 + int(math.log(1.0 - u_pages) / log_more)
+            )
             plan = BROWSE if u_cart >= cart else (BUY if buys else LEAVE_CART)
         item = self._item
         viewed = [item() for _ in range(pages)]
+        if item_key >= 0:
+            viewed = [item_key] * pages  # came for the event's item
         existing = self.keys.existing
         # The cart holds the last item viewed that exists (a fresh draw when none did).
-        in_cart = next((key for key in reversed(viewed) if key < existing), None)
+        in_cart = (
+            item_key
+            if item_key >= 0
+            else next((key for key in reversed(viewed) if key < existing), None)
+        )
         while in_cart is None:
             key = item()
             in_cart = key if key < existing else None
         # pauses before each later page and before the add-to-cart request
         steps = max(pages - 1, 0) + (plan >= LEAVE_CART and pages > 0)
-        return User(
+        user = User(
             segment=segment,
             pages=viewed,
             item=in_cart,
@@ -138,3 +180,125 @@ class Population:
             site=0 if self._site_cdf is None else self._site(),
             dns_phase=0.0 if self._site_uniform is None else self._site_uniform(),
         )
+        if promotions.active:
+            user.event, user.coupon = event, coupon
+            user.cart_draw, user.cart_rate_without_coupon = u_cart, without_coupon
+            promotions.finish(user)
+        return user
+
+
+class _Promotions:
+    """The promotion draws of each user, from their own streams (CRN for the rest)."""
+
+    def __init__(self, scenario: Scenario, keys: KeySpace, pricing: Pricing, streams: Streams):
+        promotions = scenario.promotions
+        self.pricing = pricing
+        starts = scenario.event_starts()
+        self.traffic = scenario.arrival_traffic()
+        self.pulses = [Pulse(start_s=t, **e.burst.model_dump()) for e, t in starts]
+        self.rains = [isinstance(e, CouponRain) for e, _ in starts]
+        self.flash = [isinstance(e, FlashSale) for e, _ in starts]
+        self.event_coupons = [e.coupon if isinstance(e, CouponRain) else None for e, _ in starts]
+        self.event_items = [
+            -1 if isinstance(e, CouponRain) else keys.hot_start + keys.hot_names.index(e.item)
+            for e, _ in starts
+        ]
+        limit = scenario.inventory.purchase_limit_per_user
+        self.limits = [getattr(e, "purchase_limit", None) or limit for e, _ in starts]
+        self.limit = limit
+        self.coupon, self.holders = promotions.coupon, promotions.coupon_holders
+        self.windows = promotions.time_of_day
+        self.basket_units = [
+            make_sampler(s.units, streams.generator(f"users.{s.name}.units"))
+            for s in scenario.segments
+        ]
+        self.building = [s.basket_building for s in scenario.segments]
+        self.responses: list[Response] = [s.response for s in scenario.segments]
+        # The uplift of the mechanics every user of a segment sees.
+        self.base = []
+        for segment, r in enumerate(self.responses):
+            lift = 1.0
+            if promotions.discount:
+                lift *= 1 + r.discount
+            if promotions.ladder:
+                lift *= 1 + r.ladder
+            if pricing.member[segment]:
+                lift *= 1 + r.member_price
+            self.base.append(lift)
+        self.uniform = buffered(streams.generator("users.promotions").random)
+        self.active = bool(
+            starts
+            or promotions.discount
+            or promotions.ladder
+            or promotions.member_discount
+            or promotions.coupon_holders
+            or promotions.time_of_day
+            or any(s.units != _ONE_UNIT for s in scenario.segments)
+            or limit is not None
+        )
+
+    def draw(self, segment: int, now: float) -> tuple[int, int, Coupon | None, float, float]:
+        """The event, its item key, the coupon held, the uplift with and without the coupon."""
+        u_event, u_coupon = self.uniform(), self.uniform()
+        lift = self.base[segment] * self._time_of_day(now)
+        response = self.responses[segment]
+        event, item, coupon = -1, -1, None
+        if self.pulses:
+            event = self._event(now, u_event)
+        if event >= 0:
+            item = self.event_items[event]
+            coupon = self.event_coupons[event]
+            if self.flash[event]:
+                lift *= 1 + response.flash_sale
+            elif not self.rains[event]:
+                lift *= 1 + response.presale
+        if coupon is None and u_coupon < self.holders:
+            coupon = self.coupon
+        without = lift
+        if coupon is not None:
+            lift *= 1 + response.coupon
+        return event, item, coupon, lift, without
+
+    def _event(self, now: float, u: float) -> int:
+        """Which event's burst the arrival at ``now`` belongs to (-1: the everyday traffic)."""
+        rate = self.traffic.rate_at(now)
+        baseline = self.traffic.baseline_per_s
+        threshold = 0.0
+        for i, pulse in enumerate(self.pulses):
+            threshold += baseline * (pulse.multiplier - 1.0) * pulse.level(now) / rate
+            if u < threshold:
+                return i
+        return -1
+
+    def _time_of_day(self, now: float) -> float:
+        windows = self.windows
+        if windows is None:
+            return 1.0
+        hour = (windows.clock_at_start_h + now / 3600.0) % 24.0
+        for w in windows.windows:
+            if w.from_h <= hour < w.to_h:
+                return w.conversion_multiplier
+        return 1.0
+
+    def finish(self, user: User) -> None:
+        """Units (capped by the purchase limit) and basket building, drawn last."""
+        units = max(1, round(self.basket_units[user.segment]()))
+        limit = self.limits[user.event] if user.event >= 0 else self.limit
+        user.units = units if limit is None else min(units, limit)
+        u = self.uniform()
+        building = self.building[user.segment]
+        if building is None or user.event >= 0 and not self.rains[user.event]:
+            return
+        pricing = self.pricing
+        factor = pricing.factor(user.segment)
+        value = user.basket_cny * factor
+        step = pricing.next_step(value)
+        if (
+            step is not None
+            and step - value <= building.max_gap * step
+            and u < building.probability
+        ):
+            user.basket_cny = step / factor
+
+
+_ONE_UNIT = Deterministic(dist="deterministic", value=1.0)

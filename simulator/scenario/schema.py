@@ -10,7 +10,7 @@ silently. ``campaign-sim schema`` prints this schema as JSON Schema for editors.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -18,6 +18,16 @@ from simulator.scenario.base import Fraction, Name
 from simulator.scenario.base import Model as _Model
 from simulator.scenario.base import shares_sum_to_one as _shares_sum_to_one
 from simulator.scenario.base import unique_names as _unique_names
+from simulator.scenario.commerce import (
+    BasketBuilding,
+    FlashSale,
+    Inventory,
+    PaymentFailover,
+    PaymentRetry,
+    Presale,
+    Promotions,
+    Response,
+)
 from simulator.scenario.distributions import Deterministic, Distribution, Exponential
 from simulator.scenario.protections import (
     Autoscaling,
@@ -71,6 +81,19 @@ class Pulse(_Model):
         ),
     )
 
+    def level(self, t: float) -> float:
+        """How far up its trapezoid the pulse is at ``t``: 0 outside, 1 at the peak."""
+        rise = self.start_s + self.ramp_s
+        top = rise + self.hold_s
+        fall = top + self.decay_s
+        if t < self.start_s or t >= fall:
+            return 0.0
+        if t < rise:
+            return (t - self.start_s) / self.ramp_s
+        if t < top:
+            return 1.0
+        return (fall - t) / self.decay_s
+
 
 class Traffic(_Model):
     """Users arriving as a non-homogeneous Poisson process over a piecewise-linear curve."""
@@ -112,20 +135,7 @@ class Traffic(_Model):
 
     def rate_at(self, t: float) -> float:
         """Arrival rate at time ``t``, sessions per second (right-continuous at steps)."""
-        excess = 0.0
-        for p in self.pulses():
-            rise = p.start_s + p.ramp_s
-            top = rise + p.hold_s
-            fall = top + p.decay_s
-            if t < p.start_s or t >= fall:
-                continue
-            if t < rise:
-                level = (t - p.start_s) / p.ramp_s
-            elif t < top:
-                level = 1.0
-            else:
-                level = (fall - t) / p.decay_s
-            excess += (p.multiplier - 1.0) * level
+        excess = sum((p.multiplier - 1.0) * p.level(t) for p in self.pulses())
         return self.baseline_per_s * (1.0 + excess)
 
     @model_validator(mode="after")
@@ -176,6 +186,21 @@ class Segment(_Model):
         default=None,
         description="Whether users refresh a failed or slow request; null: they never do.",
     )
+    units: Distribution = Field(
+        default=Deterministic(dist="deterministic", value=1.0),
+        description="Units of the carted item a buyer wants (rounded, at least 1); "
+        "inventory.purchase_limit_per_user caps it. Stock is deducted by units.",
+    )
+    member: bool = Field(
+        default=False, description="Members pay promotions.member_discount off list prices."
+    )
+    response: Response = Field(
+        default_factory=Response, description="Conversion uplift by price mechanic."
+    )
+    basket_building: BasketBuilding | None = Field(
+        default=None,
+        description="Whether users short of a ladder step add items to reach it; null: never.",
+    )
 
 
 class HotItem(_Model):
@@ -185,6 +210,9 @@ class HotItem(_Model):
     share: Fraction = Field(
         description="Fraction of all page views that go to this item (taken before the "
         "Zipf law shares out the rest)."
+    )
+    stock: int | None = Field(
+        default=None, ge=0, description="Units in stock; null: inventory.stock_per_item."
     )
     rebuild_time_ms: Distribution | None = Field(
         default=None,
@@ -435,18 +463,6 @@ class Recommendations(_Model):
     service_time_ms: Distribution = Field(description="Time of one call, ms.")
 
 
-class Inventory(_Model):
-    """Stock per item, deducted atomically at checkout."""
-
-    stock_per_item: int | None = Field(
-        default=None, ge=0, description="Units in stock of each item; null means unlimited."
-    )
-    deduct_time_ms: Distribution = Field(
-        default=Deterministic(dist="deterministic", value=1.0),
-        description="Time of one stock deduction (an atomic decrement), ms.",
-    )
-
-
 class PaymentChannel(_Model):
     """A third-party payment channel."""
 
@@ -465,6 +481,21 @@ class Payment(_Model):
 
     channels: list[PaymentChannel] = Field(
         min_length=1, description="Payment channels; shares must sum to 1."
+    )
+    failover: PaymentFailover | None = Field(
+        default=None,
+        description="Route around a failing channel (breaker + switch); null: a user's "
+        "channel is used whatever its state.",
+    )
+    user_retry: PaymentRetry | None = Field(
+        default=None, description="Users retry a failed payment on another channel."
+    )
+    async_confirmation_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="A payment the shop timed out on is not failed: the shop queries the "
+        "channel this long after the channel's own answer and books its real outcome "
+        "(asynchronous retry of timeouts). null: a timeout is a failed payment.",
     )
 
     @field_validator("channels")
@@ -544,6 +575,9 @@ class Scenario(_Model):
     )
     database: Database = Field(description="Database and its connection pool.")
     inventory: Inventory = Field(default_factory=Inventory, description="Stock.")
+    promotions: Promotions = Field(
+        default_factory=Promotions, description="Price mechanics and promotion events."
+    )
     payment: Payment = Field(description="Payment channels.")
     fulfilment: Fulfilment = Field(description="Warehouses and carrier.")
     recommendations: Recommendations | None = Field(
@@ -574,6 +608,43 @@ class Scenario(_Model):
                 "(recommendations) can be skipped"
             )
         return resilience
+
+    @field_validator("promotions")
+    @classmethod
+    def _event_items_exist(cls, promotions: Promotions, info: ValidationInfo) -> Promotions:
+        catalogue = info.data.get("catalogue")
+        hot = [h.name for h in catalogue.hot_items] if catalogue else []
+        events: list[tuple[str, list[FlashSale] | list[Presale]]] = [
+            ("flash_sales", promotions.flash_sales),
+            ("presales", promotions.presales),
+        ]
+        for kind, listed in events:
+            for i, event in enumerate(listed):
+                if event.item not in hot:
+                    known = ", ".join(hot) or "none"
+                    raise ValueError(
+                        f"{kind}[{i}].item: no hot item named {event.item!r} "
+                        f"(catalogue.hot_items: {known})"
+                    )
+        return promotions
+
+    def arrival_traffic(self) -> Traffic:
+        """The traffic curve with the promotion events' bursts added."""
+        extra = [
+            Pulse(start_s=start, **event.burst.model_dump()) for event, start in self.event_starts()
+        ]
+        if not extra:
+            return self.traffic
+        return self.traffic.model_copy(update={"bursts": [*self.traffic.bursts, *extra]})
+
+    def event_starts(self) -> list[tuple[Any, float]]:
+        """Each promotion event with the time its burst starts."""
+        p = self.promotions
+        return [
+            *((e, e.opens_at_s) for e in p.flash_sales),
+            *((e, e.at_s) for e in p.coupon_rains),
+            *((e, e.deposit_at_s) for e in p.presales),
+        ]
 
     @field_validator("faults")
     @classmethod
