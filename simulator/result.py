@@ -39,11 +39,14 @@ class SimulationResult:
         scenario: the scenario as run.
         summary: KPIs and provenance, as written to ``summary.json``.
         timeseries: one row per interval, as written to ``timeseries.parquet``.
+        orders: one row per paid order (``orders.parquet``), or None.
     """
 
     scenario: Scenario
     summary: dict[str, Any]
     timeseries: pd.DataFrame = field(repr=False)
+    orders: pd.DataFrame | None = field(default=None, repr=False)
+    """One row per paid order, when the run was asked to keep them (``keep_orders``)."""
 
     def write(self, out_dir: str | Path, report: bool = True) -> Path:
         """Write ``summary.json``, ``timeseries.parquet`` and ``report.html``; return the folder."""
@@ -51,6 +54,8 @@ class SimulationResult:
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(to_json(self.summary) + "\n", encoding="utf-8")
         self.timeseries.to_parquet(out / "timeseries.parquet", index=False)
+        if self.orders is not None:
+            self.orders.to_parquet(out / "orders.parquet", index=False)
         if report:
             from simulator.report import write_report  # matplotlib only when needed
 
@@ -194,7 +199,7 @@ def summarise(
             "versions": _versions(),
         },
     }
-    return SimulationResult(declared, summary, timeseries)
+    return SimulationResult(declared, summary, timeseries, shop.ledger.order_table())
 
 
 def _units_sold(stock: Any) -> int | None:

@@ -394,7 +394,7 @@ class Shop:
         assert delay is not None
         at = presale.final_payment_at_s + (0.0 if forfeits else delay())
         yield env.timeout(max(0.0, at - env.now))
-        failed = None if forfeits else (yield from self._pay(user))
+        failed = _PAYMENT_FAILED if forfeits else (yield from self._pay(user))
         if failed is None:
             self._book(user, key)
             return Outcome.ORDERED

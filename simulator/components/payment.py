@@ -247,7 +247,7 @@ class Payments:
             self.env.now - now,
             trial,
         )
-        if breaker.state == OPEN and was != OPEN:
+        if breaker.state == OPEN and was == CLOSED:  # a failed trial keeps traffic away
             opened = breaker.transitions[-1][0]
             self.switched_at[target] = opened + self.switch_s
             self.switches.append((self.channels[target].name, opened, opened + self.switch_s))

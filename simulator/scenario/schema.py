@@ -10,6 +10,7 @@ silently. ``campaign-sim schema`` prints this schema as JSON Schema for editors.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -614,7 +615,7 @@ class Scenario(_Model):
     def _event_items_exist(cls, promotions: Promotions, info: ValidationInfo) -> Promotions:
         catalogue = info.data.get("catalogue")
         hot = [h.name for h in catalogue.hot_items] if catalogue else []
-        events: list[tuple[str, list[FlashSale] | list[Presale]]] = [
+        events: list[tuple[str, Sequence[FlashSale | Presale]]] = [
             ("flash_sales", promotions.flash_sales),
             ("presales", promotions.presales),
         ]
