@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ from rich.text import Text
 
 from simulator.campaign import simulate
 from simulator.presets import presets, resolve
-from simulator.result import SimulationResult, protection_rows
+from simulator.result import SimulationResult, business_rows, fmt_kpi, protection_rows
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
 
@@ -160,45 +160,31 @@ def schema_json() -> str:
 _QS = ("p50", "p95", "p99")
 
 
-def _fmt(value: Any, kind: str = "") -> str:
-    if value is None:
-        return "-"
-    if kind == "pct":
-        return f"{value:.2%}"
-    if kind == "cny":
-        return f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.1f}"
-
-
 def kpi_table(result: SimulationResult) -> Table:
     """The headline KPIs of a run as a rich table."""
     s = result.summary
     table = Table(title=f"{s['scenario']} (seed {s['seed']})", show_header=True)
     table.add_column("KPI")
     table.add_column("value", justify="right")
-    rows: list[tuple[str, str]] = [("sessions", _fmt(s["sessions"]))]
-    rows += [(f"  {k}", _fmt(v)) for k, v in s["outcomes"].items()]
+    rows: list[tuple[str, str]] = [("sessions", fmt_kpi(s["sessions"]))]
+    rows += [(f"  {k}", fmt_kpi(v)) for k, v in s["outcomes"].items()]
     lat = s["checkout_latency_ms"]
     rows += [
-        ("orders", _fmt(s["orders"])),
-        ("GMV (CNY)", _fmt(s["gmv"], "cny")),
-        ("AOV (CNY)", _fmt(s["aov"], "cny")),
-        ("conversion rate", _fmt(s["conversion_rate"], "pct")),
-        ("checkout latency p50 / p95 / p99 (ms)", " / ".join(_fmt(lat[q]) for q in _QS)),
-        ("page latency p95 (ms)", _fmt(s["page_latency_ms"]["p95"])),
-        ("cache hit ratio", _fmt(s["cache_hit_ratio"], "pct")),
-        ("DB peak QPS", _fmt(s["db_peak_qps"])),
-        ("DB pool timeouts", _fmt(s["db_pool_timeouts"])),
-        ("payment success rate", _fmt(s["payment_success_rate"], "pct")),
-        ("on-time delivery rate", _fmt(s["on_time_delivery_rate"], "pct")),
-        ("delivery time p95 (h)", _fmt(s["delivery_time_h"]["p95"])),
+        ("orders", fmt_kpi(s["orders"])),
+        ("GMV (CNY)", fmt_kpi(s["gmv"], "cny")),
+        ("AOV (CNY)", fmt_kpi(s["aov"], "cny")),
+        ("conversion rate", fmt_kpi(s["conversion_rate"], "pct")),
+        *((name, fmt_kpi(value, kind)) for name, value, kind in business_rows(s)),
+        ("checkout latency p50 / p95 / p99 (ms)", " / ".join(fmt_kpi(lat[q]) for q in _QS)),
+        ("page latency p95 (ms)", fmt_kpi(s["page_latency_ms"]["p95"])),
+        ("cache hit ratio", fmt_kpi(s["cache_hit_ratio"], "pct")),
+        ("DB peak QPS", fmt_kpi(s["db_peak_qps"])),
+        ("DB pool timeouts", fmt_kpi(s["db_pool_timeouts"])),
+        ("payment success rate", fmt_kpi(s["payment_success_rate"], "pct")),
+        ("on-time delivery rate", fmt_kpi(s["on_time_delivery_rate"], "pct")),
+        ("delivery time p95 (h)", fmt_kpi(s["delivery_time_h"]["p95"])),
     ]
-    rows += [
-        (name, value if isinstance(value, str) else _fmt(value))
-        for name, value in protection_rows(s)
-    ]
+    rows += [(name, fmt_kpi(value)) for name, value in protection_rows(s)]
     for name, value in rows:
         table.add_row(name, value)
     return table

@@ -16,7 +16,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import pandas as pd  # noqa: E402
 
-from simulator.result import SimulationResult, protection_rows  # noqa: E402
+from simulator.result import (  # noqa: E402
+    SimulationResult,
+    business_rows,
+    fmt_kpi,
+    protection_rows,
+)
 
 __all__ = ["render_report", "write_report"]
 
@@ -68,6 +73,7 @@ def _rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("GMV (CNY)", num(s["gmv"], 0)),
         ("AOV (CNY)", num(s["aov"], 0)),
         ("Conversion rate", pct(s["conversion_rate"])),
+        *((name, fmt_kpi(value, kind)) for name, value, kind in business_rows(s)),
         ("Checkout latency p50 (ms)", num(lat["p50"])),
         ("Checkout latency p95 (ms)", num(lat["p95"])),
         ("Checkout latency p99 (ms)", num(lat["p99"])),
@@ -76,15 +82,7 @@ def _rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("DB pool timeouts", f"{s['db_pool_timeouts']:,}"),
         ("Payment success rate", pct(s["payment_success_rate"])),
         ("On-time delivery rate", pct(s["on_time_delivery_rate"])),
-        *(
-            (
-                name,
-                value
-                if isinstance(value, str)
-                else num(value, 1 if isinstance(value, float) else 0),
-            )
-            for name, value in protection_rows(s)
-        ),
+        *((name, fmt_kpi(value)) for name, value in protection_rows(s)),
     ]
 
 

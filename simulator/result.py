@@ -26,7 +26,14 @@ from simulator.scenario.schema import Scenario
 if TYPE_CHECKING:
     from simulator.campaign import Campaign
 
-__all__ = ["SimulationResult", "protection_rows", "summarise", "to_json"]
+__all__ = [
+    "SimulationResult",
+    "business_rows",
+    "fmt_kpi",
+    "protection_rows",
+    "summarise",
+    "to_json",
+]
 
 _PACKAGES = ("campaign-sim", "simpy", "numpy", "pandas", "pydantic", "scipy", "pyarrow")
 
@@ -335,6 +342,52 @@ def _resilience(campaign: Campaign, timeseries: pd.DataFrame) -> dict[str, Any]:
         ],
         "faults": faults,
     }
+
+
+def fmt_kpi(value: Any, kind: str = "") -> str:
+    """A KPI as printed: "-" for none; kind "pct" as a percentage, "cny" whole yuan."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if kind == "pct":
+        return f"{value:.2%}"
+    if kind == "cny":
+        return f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.1f}"
+
+
+def business_rows(summary: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """KPI rows of the business figures: (name, value, kind) with kind "cny", "pct" or ""."""
+    s = summary
+    rows: list[tuple[str, Any, str]] = []
+    if s["discount_cost"]:
+        rows += [
+            ("discount cost (CNY)", s["discount_cost"], "cny"),
+            ("promotion ROI (GMV per CNY of discount)", s["promotion_roi"], ""),
+        ]
+    rows += [
+        ("gross margin (CNY)", s["gross_margin"], "cny"),
+        ("gross margin rate", s["gross_margin_rate"], "pct"),
+    ]
+    if s["refunds"]:
+        rows.append(("refunds: returns and oversold (CNY)", s["refunds"], "cny"))
+    rows.append(("lost GMV (CNY)", s["lost_gmv_total"], "cny"))
+    rows += [(f"  {cause}", v, "cny") for cause, v in s["lost_gmv"].items() if v]
+    if s["oversold_units"] or s["deduction"]["mode"] != "atomic":
+        rows.append(("oversold units", s["oversold_units"], ""))
+    if s["coupon_claims"]:
+        rows += [
+            ("coupons issued / quota", f"{s['coupons_issued']:,} / {s['coupon_quota']:,}", ""),
+            ("coupons over-issued", s["coupons_over_issued"], ""),
+        ]
+    if s["payments_lost_to_outage"] or s["payment_failovers"]:
+        rows.append(("payments lost to channel outages", s["payments_lost_to_outage"], ""))
+    if s["deposits_forfeited"]:
+        rows.append(("deposits forfeited (CNY)", s["deposits_forfeited"], "cny"))
+    return rows
 
 
 def protection_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:

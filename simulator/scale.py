@@ -2,9 +2,9 @@
 
 A Double-11-size sale has millions of sessions a minute; a laptop simulates tens of
 thousands a second. ``scale: 1/k`` simulates the same sale k times smaller: arrival
-rates, capacities (workers, queue limits, connections, channel slots, pickers) and
-stock are divided by k, so every station sees the same utilisation (rate limits and
-waiting rooms let in k times fewer requests; autoscaling keeps its instance counts,
+rates, capacities (workers, queue limits, connections, channel slots, pickers), stock
+and coupon quotas are divided by k, so every station sees the same utilisation (rate
+limits and waiting rooms let in k times fewer requests; autoscaling keeps its instance counts,
 each with k times fewer workers); cache TTLs are multiplied by k, so each key, now
 requested k times less often, keeps its hit ratio (the hit ratio of a key with request
 rate r and TTL T depends on r*T only; an LRU level's capacity is kept, since its
@@ -79,6 +79,14 @@ def apply_scale(scenario: Scenario) -> Scenario:
         database["contention_slope"] /= s
     if data["inventory"]["stock_per_item"] is not None:
         data["inventory"]["stock_per_item"] = round(data["inventory"]["stock_per_item"] * s)
+    for hot in data["catalogue"]["hot_items"]:
+        if hot["stock"] is not None:
+            hot["stock"] = round(hot["stock"] * s)
+    promotions = data["promotions"]
+    for event in (*promotions["flash_sales"], *promotions["presales"]):
+        event["stock"] = round(event["stock"] * s)
+    for rain in promotions["coupon_rains"]:
+        rain["quota"] = round(rain["quota"] * s)
     for channel in data["payment"]["channels"]:
         channel["capacity"] = _servers(channel["capacity"], s)
     for warehouse in data["fulfilment"]["warehouses"]:
