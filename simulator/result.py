@@ -241,14 +241,11 @@ def _business(campaign: Campaign, money: float) -> dict[str, Any]:
         **figures,
         "lost_gmv_total": sum(figures["lost_gmv"].values()),
         "sold_out_at_s": sold_out_at,
-        "deduction": {
-            "mode": scenario.inventory.deduction,
-            "refused": stock.refused,
-            "leases_expired": stock.leases_expired,
-            "grants_not_exclusive": stock.grants_not_exclusive,
-            "lock_timeouts": stock.lock_timeouts,
-            "queue_peak": stock.queue_peak,
-            "shortfalls_found": stock.shortfalls,
+        "deduction": _deduction(stock),
+        "coupon_deduction": {
+            e.name: _deduction(q)
+            for (e, _), q in zip(events, shop.commerce.quotas, strict=True)
+            if q is not None
         },
         "coupon_claims": shop.claims,
         "coupon_claim_failures": shop.claim_failures,
@@ -264,6 +261,19 @@ def _business(campaign: Campaign, money: float) -> dict[str, Any]:
             for name, opened, switched in payments.switches
         ],
         "funnel": _funnel(ledger.funnel, [s.name for s in scenario.segments]),
+    }
+
+
+def _deduction(stock: Any) -> dict[str, Any]:
+    """How a counted resource's takes went: refusals, lock trouble, queue lag."""
+    return {
+        "mode": stock.mode,
+        "refused": stock.refused,
+        "leases_expired": stock.leases_expired,
+        "grants_not_exclusive": stock.grants_not_exclusive,
+        "lock_timeouts": stock.lock_timeouts,
+        "queue_peak": stock.queue_peak,
+        "shortfalls_found": stock.shortfalls,
     }
 
 
