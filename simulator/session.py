@@ -299,7 +299,7 @@ class Shop:
             self.claim_failures += 1
             user.coupon = None
             if user.plan != BROWSE and user.cart_draw >= user.cart_rate_without_coupon:
-                user.plan = BROWSE
+                user.plan = BROWSE if user.pages else LEAVE_CART
         return _ABANDONED if env.now > deadline else None
 
     def _stock_keys(self, user: User) -> Sequence[int]:

@@ -56,8 +56,9 @@ class User:
     coupon: Coupon | None = None
     """A coupon the user arrived holding (or claimed in a coupon rain)."""
     cart_draw: float = 0.0
-    """The uniform the add-to-cart decision was drawn with (a rain user whose claim
-    fails decides again, without the coupon's uplift)."""
+    """The uniform the add-to-cart decision (the payment decision, for users who skip
+    browsing) was drawn with: a rain user whose claim fails decides again, without the
+    coupon's uplift."""
     cart_rate_without_coupon: float = 0.0
 
 
@@ -133,12 +134,16 @@ class Population:
         u_bounce, u_pages, u_cart, u_checkout = u(), u(), u(), u()
         promotions = self._promotions
         event, item_key, coupon, uplift, without_coupon = -1, -1, None, 1.0, 1.0
+        # The decision the promotions move: add to cart, or pay for those who skip browsing.
+        decided_by = u_checkout if skip else u_cart
         if promotions.active:
             event, item_key, coupon, uplift, without_coupon = promotions.draw(segment, now)
+            rate = checkout if skip else cart
+            without_coupon = min(1.0, rate * without_coupon)
             if skip:
                 checkout = min(1.0, checkout * uplift)
             else:
-                cart, without_coupon = min(1.0, cart * uplift), min(1.0, cart * without_coupon)
+                cart = min(1.0, cart * uplift)
         buys = u_checkout < checkout
         if skip:
             pages, plan = 0, (BUY if buys else LEAVE_CART)
@@ -152,19 +157,17 @@ class Population:
             )
             plan = BROWSE if u_cart >= cart else (BUY if buys else LEAVE_CART)
         item = self._item
-        viewed = [item() for _ in range(pages)]
-        if item_key >= 0:
-            viewed = [item_key] * pages  # came for the event's item
-        existing = self.keys.existing
-        # The cart holds the last item viewed that exists (a fresh draw when none did).
-        in_cart = (
-            item_key
-            if item_key >= 0
-            else next((key for key in reversed(viewed) if key < existing), None)
-        )
-        while in_cart is None:
-            key = item()
-            in_cart = key if key < existing else None
+        in_cart: int | None
+        if item_key >= 0:  # came for the event's item: its page, then the cart
+            viewed, in_cart = [item_key] * pages, item_key
+        else:
+            viewed = [item() for _ in range(pages)]
+            existing = self.keys.existing
+            # The cart holds the last item viewed that exists (a fresh draw when none did).
+            in_cart = next((key for key in reversed(viewed) if key < existing), None)
+            while in_cart is None:
+                key = item()
+                in_cart = key if key < existing else None
         # pauses before each later page and before the add-to-cart request
         steps = max(pages - 1, 0) + (plan >= LEAVE_CART and pages > 0)
         user = User(
@@ -182,7 +185,7 @@ class Population:
         )
         if promotions.active:
             user.event, user.coupon = event, coupon
-            user.cart_draw, user.cart_rate_without_coupon = u_cart, without_coupon
+            user.cart_draw, user.cart_rate_without_coupon = decided_by, without_coupon
             promotions.finish(user)
         return user
 
