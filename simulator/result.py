@@ -224,17 +224,18 @@ def _business(campaign: Campaign, money: float) -> dict[str, Any]:
     quota = sum(n or 0 for q in quotas for n in q.initial)
     figures = ledger.figures(stock.oversold(), scenario.inventory.oversell_compensation_cny, money)
     events = scenario.event_starts()
-    first_event_key = len(stock.initial) - len(events)
+    commerce = shop.commerce
     sold_out_at = {
-        event.name: stock.sold_out_at.get(first_event_key + i)
-        for i, (event, _) in enumerate(events)
-        if stock.initial[first_event_key + i] is not None
+        event.name: stock.sold_out_at.get(key)
+        for (event, _), key in zip(events, commerce.event_keys, strict=True)
+        if key >= 0
     }
+    split = commerce.warehouses
     for h, hot in enumerate(campaign.keys.hot_names):
-        key = campaign.keys.hot_start + h
-        split = shop.commerce.warehouses
-        times = [stock.sold_out_at.get(key * split + w) for w in range(split)]
-        if all(stock.initial[key * split + w] is not None for w in range(split)):
+        first = (campaign.keys.hot_start + h) * split
+        keys = range(first, first + split)
+        if stock.initial[first] is not None:  # counted in every warehouse or in none
+            times = [stock.sold_out_at.get(k) for k in keys]
             sold_out_at[hot] = None if None in times else max(t for t in times if t is not None)
     lost_to_outage = {c.name: len(c.lost_to_outage) for c in payments.channels}
     return {
@@ -244,7 +245,7 @@ def _business(campaign: Campaign, money: float) -> dict[str, Any]:
         "deduction": _deduction(stock),
         "coupon_deduction": {
             e.name: _deduction(q)
-            for (e, _), q in zip(events, shop.commerce.quotas, strict=True)
+            for (e, _), q in zip(events, commerce.quotas, strict=True)
             if q is not None
         },
         "coupon_claims": shop.claims,

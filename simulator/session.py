@@ -287,12 +287,7 @@ class Shop:
             return failed
         quota = self.commerce.quotas[user.event]
         assert quota is not None
-        if quota.atomic:
-            key = quota.take((0,), 1)
-            yield env.timeout(gateway.service_time() + quota.deduct_time())
-        else:
-            yield env.timeout(gateway.service_time())
-            key = yield from quota.take_slowly((0,), 1, deadline)
+        key = yield from quota.deduct((0,), 1, deadline, gateway.service_time())
         gateway.leave(worker)
         self.claims += 1
         if key != 0:
@@ -324,12 +319,9 @@ class Shop:
         if failed is not None:
             return failed
         units = user.units
-        if stock.atomic:
-            key = stock.take(self._stock_keys(user), units)
-            yield env.timeout(gateway.service_time() + stock.deduct_time())
-        else:
-            yield env.timeout(gateway.service_time())
-            key = yield from stock.take_slowly(self._stock_keys(user), units, deadline)
+        key = yield from stock.deduct(
+            self._stock_keys(user), units, deadline, gateway.service_time()
+        )
         if key is _ERROR or key == SOLD_OUT:
             gateway.leave(worker)
             self._answered(started)

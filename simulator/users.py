@@ -20,7 +20,7 @@ from simulator.keys import KeySpace, zipf_cdf
 from simulator.pricing import Pricing
 from simulator.scenario.commerce import Coupon, CouponRain, FlashSale, Response
 from simulator.scenario.distributions import Deterministic, make_sampler
-from simulator.scenario.schema import Pulse, Scenario
+from simulator.scenario.schema import Scenario
 from simulator.streams import Streams, buffered
 
 __all__ = ["BOUNCE", "BROWSE", "BUY", "LEAVE_CART", "Population", "User", "zipf_cdf"]
@@ -198,7 +198,7 @@ class _Promotions:
         self.pricing = pricing
         starts = scenario.event_starts()
         self.traffic = scenario.arrival_traffic()
-        self.pulses = [Pulse(start_s=t, **e.burst.model_dump()) for e, t in starts]
+        self.pulses = scenario.event_pulses()
         self.rains = [isinstance(e, CouponRain) for e, _ in starts]
         self.flash = [isinstance(e, FlashSale) for e, _ in starts]
         self.event_coupons = [e.coupon if isinstance(e, CouponRain) else None for e, _ in starts]

@@ -127,6 +127,21 @@ class Stock:
         self.refused += 1
         return SOLD_OUT
 
+    def deduct(
+        self, keys: Sequence[int], units: int, deadline: float, own_work_s: float
+    ) -> Generator[Any, Any, int | Outcome]:
+        """Take ``units`` by the configured mechanic after the caller's own work.
+
+        An atomic take and the caller's work share one timeout; the other mechanics
+        run after it. Returns what :meth:`take_slowly` returns.
+        """
+        if self.atomic:
+            key = self.take(keys, units)
+            yield self.env.timeout(own_work_s + self.deduct_time())
+            return key
+        yield self.env.timeout(own_work_s)
+        return (yield from self.take_slowly(keys, units, deadline))
+
     # --------------------------------------------------------- non-atomic modes
 
     def take_slowly(

@@ -631,12 +631,14 @@ class Scenario(_Model):
 
     def arrival_traffic(self) -> Traffic:
         """The traffic curve with the promotion events' bursts added."""
-        extra = [
-            Pulse(start_s=start, **event.burst.model_dump()) for event, start in self.event_starts()
-        ]
+        extra = self.event_pulses()
         if not extra:
             return self.traffic
         return self.traffic.model_copy(update={"bursts": [*self.traffic.bursts, *extra]})
+
+    def event_pulses(self) -> list[Pulse]:
+        """Each promotion event's burst on the arrival curve, in ``event_starts()`` order."""
+        return [Pulse(start_s=start, **e.burst.model_dump()) for e, start in self.event_starts()]
 
     def event_starts(self) -> list[tuple[Any, float]]:
         """Each promotion event with the time its burst starts."""
