@@ -9,6 +9,7 @@ passed in, and the arrival process is started. :func:`simulate` runs it to the e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import simpy
 
 from simulator.components.cache import CacheTier, NoCache
+from simulator.components.customer_service import CustomerService
 from simulator.components.database import Database
 from simulator.components.fulfilment import Fulfilment
 from simulator.components.gateway import Autoscaler, DynamicRate, Gateway, NoGateway
@@ -36,6 +38,7 @@ from simulator.scale import apply_scale
 from simulator.scenario.commerce import CouponRain, Presale
 from simulator.scenario.distributions import make_sampler
 from simulator.scenario.loader import load_scenario
+from simulator.scenario.protections import CapacityReduced
 from simulator.scenario.schema import Scenario
 from simulator.session import Commerce, Refresh, Shop
 from simulator.streams import Streams, buffered
@@ -61,6 +64,7 @@ class Campaign:
     fulfilment: Fulfilment
     shop: Shop
     arrivals: IntervalCounter
+    service: CustomerService | None = None
     recommendations: Service | None = None
     routing: Routing | None = None
     guards: dict[str, Guard] = field(default_factory=dict)
@@ -81,8 +85,11 @@ class Campaign:
         return self.payments.channels
 
     def stations(self) -> list[StationStats]:
-        """Every queueing station's statistics, in flow order (warehouses last)."""
-        return [*self.service_stations(), *(w.stats for w in self.fulfilment.warehouses)]
+        """Every queueing station's statistics, in flow order (warehouses, then service)."""
+        after = [w.stats for w in self.fulfilment.warehouses]
+        if self.service is not None:
+            after.append(self.service.queue.stats)
+        return [*self.service_stations(), *after]
 
 
 def build(
@@ -149,8 +156,19 @@ def build(
         [PaymentChannel(env, c, streams, interval, confirm) for c in scenario.payment.channels],
         interval,
     )
-    commerce = _commerce(env, scenario, keys, streams, keep_orders)
-    fulfilment = Fulfilment(scenario.fulfilment, streams)
+    fulfilment = Fulfilment(
+        scenario.fulfilment, streams, scenario.clock_at_start_h, _warehouse_cuts(scenario)
+    )
+    commerce = _commerce(
+        env, scenario, keys, streams, keep_orders, fulfilment.stock_shares(scenario.fulfilment)
+    )
+    service = (
+        None
+        if scenario.customer_service is None
+        else CustomerService(
+            scenario.customer_service, streams, scenario.clock_at_start_h, fulfilment.promise_s
+        )
+    )
     routing = None if scenario.datacenters is None else Routing(scenario.datacenters, interval)
     shop = Shop(
         env,
@@ -161,6 +179,7 @@ def build(
         fulfilment,
         commerce,
         interval,
+        service=service,
         recommend=None
         if recommendations is None
         else guarded_call(recommendations.call, guards.get("recommendations")),
@@ -182,6 +201,7 @@ def build(
         fulfilment=fulfilment,
         shop=shop,
         arrivals=IntervalCounter(interval),
+        service=service,
         recommendations=recommendations,
         routing=routing,
         guards=guards,
@@ -199,7 +219,24 @@ def build(
     return campaign
 
 
-def _initial_stock(scenario: Scenario, keys: KeySpace) -> tuple[list[int | None], int]:
+def _warehouse_cuts(scenario: Scenario) -> dict[str, list[tuple[float, float, float]]]:
+    """Capacity faults on warehouses, as (start, end, fraction left) per warehouse name.
+
+    They go into the warehouses' rosters at the start, not on the clock: a warehouse
+    works out each order's packing time when the order arrives.
+    """
+    cuts: dict[str, list[tuple[float, float, float]]] = {}
+    for fault in scenario.faults:
+        if isinstance(fault, CapacityReduced) and fault.component.startswith("warehouse."):
+            end = math.inf if fault.duration_s is None else fault.at_s + fault.duration_s
+            name = fault.component.removeprefix("warehouse.")
+            cuts.setdefault(name, []).append((fault.at_s, end, fault.remaining))
+    return cuts
+
+
+def _initial_stock(
+    scenario: Scenario, keys: KeySpace, stock_shares: list[float]
+) -> tuple[list[int | None], int]:
     """Units per stock key, and the warehouses each item is split over.
 
     Keys: each existing item (times each warehouse when split), then one per event.
@@ -217,7 +254,7 @@ def _initial_stock(scenario: Scenario, keys: KeySpace) -> tuple[list[int | None]
             initial += [units] * split
             continue
         # largest remainder: the shares of whole units add up to the item's stock
-        exact = [units * w.share for w in warehouses]
+        exact = [units * share for share in stock_shares]
         parts = [int(x) for x in exact]
         by_remainder = sorted(range(split), key=lambda i: parts[i] - exact[i])
         for i in by_remainder[: units - sum(parts)]:
@@ -234,9 +271,10 @@ def _commerce(
     keys: KeySpace,
     streams: Streams,
     keep_orders: bool,
+    stock_shares: list[float],
 ) -> Commerce:
     """Stock, coupon quotas, presale timing and the books."""
-    initial, split = _initial_stock(scenario, keys)
+    initial, split = _initial_stock(scenario, keys, stock_shares)
     stock = Stock(env, scenario.inventory, initial, streams, "inventory")
     events = [event for event, _ in scenario.event_starts()]
     first_event_key = len(initial) - len(events)
@@ -252,6 +290,7 @@ def _commerce(
             keep_orders,
         ),
         warehouses=split,
+        fallback=scenario.inventory.fallback_to_other_warehouses,
         event_keys=[
             -1 if isinstance(e, CouponRain) else first_event_key + i for i, e in enumerate(events)
         ],
@@ -314,7 +353,7 @@ def _arrive(campaign: Campaign, population: Population) -> Generator[Any, Any, N
 def _end_warmup(campaign: Campaign) -> None:
     now = campaign.env.now
     for warehouse in campaign.fulfilment.warehouses:
-        warehouse.reset(now)  # settles its future-dated changes up to now first
+        warehouse.queue.reset(now)  # settles its future-dated changes up to now first
     for station in campaign.service_stations():
         station.reset(now)
 
@@ -349,6 +388,8 @@ def simulate(
     while any(station.inside for station in campaign.service_stations()):
         env.step()
     campaign.fulfilment.close()
+    if campaign.service is not None:
+        campaign.service.close(campaign.fulfilment.tracking, campaign.scenario.warmup_s)
     campaign.stock.finish()
     for quota in campaign.shop.commerce.quotas:
         if quota is not None:

@@ -59,6 +59,10 @@ _ORDER_COLUMNS = (
     "mechanic",
     "coupon_cny",
     "returned",
+    "region",
+    "warehouse",
+    "shipped_at_s",
+    "delivered_at_s",
 )
 
 
@@ -106,9 +110,14 @@ class Ledger:
         self.funnel = [[0, 0, 0, 0] for _ in scenario.segments]
         self.rows: list[tuple[Any, ...]] | None = [] if keep_orders else None
         self.segment_names = [s.name for s in scenario.segments]
+        self.region_names = [r.name for r in scenario.fulfilment.regions]
+        self.warehouse_names = [w.name for w in scenario.fulfilment.warehouses]
 
-    def book(self, user: User, key: int, now: float) -> None:
-        """Book a paid order taken from stock ``key``."""
+    def book(self, user: User, key: int, now: float, shipment: tuple[int, float, float]) -> bool:
+        """Book a paid order taken from stock ``key``; return whether it used a coupon.
+
+        ``shipment`` is (warehouse, collected at, delivered at), for the order table.
+        """
         listed, paid, mechanic, used = self.pricing.quote(user, user.coupon)
         self.gmv += paid
         self.gmv_series.add(now, paid)
@@ -144,8 +153,13 @@ class Ledger:
                     MECHANICS[mechanic],
                     coupon.value_cny if used and coupon is not None else 0.0,
                     returned,
+                    self.region_names[user.region],
+                    self.warehouse_names[shipment[0]],
+                    shipment[1],
+                    shipment[2],
                 )
             )
+        return used
 
     def lose(self, user: User, outcome: Outcome) -> None:
         """Book the order a buyer did not get to place, under its cause."""

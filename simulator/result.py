@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from simulator.aftersale import fulfilment_figures, logistics_table
 from simulator.outcomes import Outcome
 from simulator.recovery import fault_label, recovery
 from simulator.scenario.schema import Scenario
@@ -54,13 +55,21 @@ class SimulationResult:
     timeseries: pd.DataFrame = field(repr=False)
     orders: pd.DataFrame | None = field(default=None, repr=False)
     """One row per paid order, when the run was asked to keep them (``keep_orders``)."""
+    logistics: pd.DataFrame | None = field(default=None, repr=False)
+    """One row per hour to the last delivery: warehouses, tracking, customer service."""
 
     def write(self, out_dir: str | Path, report: bool = True) -> Path:
-        """Write ``summary.json``, ``timeseries.parquet`` and ``report.html``; return the folder."""
+        """Write the summary, the tables and the report; return the folder.
+
+        Files: ``summary.json``, ``timeseries.parquet``, ``logistics.parquet``,
+        ``orders.parquet`` (when kept) and ``report.html``.
+        """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(to_json(self.summary) + "\n", encoding="utf-8")
         self.timeseries.to_parquet(out / "timeseries.parquet", index=False)
+        if self.logistics is not None:
+            self.logistics.to_parquet(out / "logistics.parquet", index=False)
         if self.orders is not None:
             self.orders.to_parquet(out / "orders.parquet", index=False)
         if report:
@@ -124,8 +133,11 @@ def summarise(
     interval = scenario.timeseries_interval_s
     end_s = env.now
     stations = {s.name: s.summary(end_s) for s in campaign.service_stations()}
-    for warehouse in campaign.fulfilment.warehouses:
-        stations[warehouse.stats.name] = warehouse.stats.summary(warehouse.closed_at)
+    queues = [w.queue for w in campaign.fulfilment.warehouses]
+    if campaign.service is not None:
+        queues.append(campaign.service.queue)
+    for queue in queues:
+        stations[queue.stats.name] = queue.stats.summary(queue.closed_at)
 
     sessions = sum(shop.outcomes)
     orders = shop.outcomes[Outcome.ORDERED]
@@ -133,7 +145,6 @@ def summarise(
     hits, misses = cache.hit_count, cache.miss_count
     attempts = sum(sum(c.attempts.values) for c in campaign.payment)
     successes = sum(sum(c.successes.values) for c in campaign.payment)
-    delivered = campaign.fulfilment.delivery_h
     for guard in campaign.guards.values():
         if guard.breaker is not None:
             guard.breaker.close_books(end_s)
@@ -186,8 +197,7 @@ def summarise(
         "payment_timeouts": sum(c.timeouts for c in campaign.payment),
         "payment_declined": sum(c.declined for c in campaign.payment),
         "payment_unavailable": sum(c.unavailable for c in campaign.payment),
-        "on_time_delivery_rate": _ratio(campaign.fulfilment.on_time, delivered.count),
-        "delivery_time_h": _quantiles(delivered, 0.5, 0.95),
+        **fulfilment_figures(campaign),
         "peak_arrivals_per_s": max(campaign.arrivals.values, default=0) / interval,
         "items_sold_out": campaign.stock.sold_out_keys(),
         "stock_units_sold": _units_sold(campaign.stock),
@@ -206,7 +216,9 @@ def summarise(
             "versions": _versions(),
         },
     }
-    return SimulationResult(declared, summary, timeseries, shop.ledger.order_table())
+    return SimulationResult(
+        declared, summary, timeseries, shop.ledger.order_table(), logistics_table(campaign)
+    )
 
 
 def _units_sold(stock: Any) -> int | None:

@@ -25,6 +25,7 @@ from typing import Any
 import simpy
 
 from simulator.components.cache import CacheTier, NoCache
+from simulator.components.customer_service import CustomerService
 from simulator.components.database import Database
 from simulator.components.fulfilment import Fulfilment
 from simulator.components.gateway import Gateway, NoGateway
@@ -68,6 +69,8 @@ class Commerce(typing.NamedTuple):
     ledger: Ledger
     warehouses: int
     """Warehouses each item's stock is split over (1: not split)."""
+    fallback: bool
+    """Split stock: whether a unit may come from a warehouse other than the first choice."""
     event_keys: list[int]
     """Stock key of each event's slot (-1 for coupon rains)."""
     quotas: list[Stock | None]
@@ -85,6 +88,7 @@ class Shop:
         env: the simulation environment.
         gateway, cache, database, payments, fulfilment: the components.
         commerce: stock, quotas, events and the books.
+        service: customer service, told of what brings enquiries (None: not modelled).
         interval_s: time-series interval.
         recommend: the non-core call of a product page, if the shop has one.
         routing: the datacenters, if the shop has several.
@@ -102,6 +106,7 @@ class Shop:
         fulfilment: Fulfilment,
         commerce: Commerce,
         interval_s: float,
+        service: CustomerService | None = None,
         recommend: Call | None = None,
         routing: Routing | None = None,
         refresh: list[Refresh | None] | None = None,
@@ -114,6 +119,7 @@ class Shop:
         self.payments = payments
         self.fulfilment = fulfilment
         self.commerce = commerce
+        self.service = service
         self.stock = commerce.stock
         self.ledger = commerce.ledger
         self.funnel = commerce.ledger.funnel
@@ -162,6 +168,8 @@ class Shop:
         outcome = typing.cast(Outcome, process.value)
         if user.plan == BUY and outcome != Outcome.ORDERED:
             self.ledger.lose(user, outcome)
+            if outcome is _PAYMENT_FAILED and self.service is not None:
+                self.service.payment_failed(self.env.now)
         self.outcomes[outcome] += 1
         self.outcome_series[outcome].add(self.env.now)
         self.open_sessions -= 1
@@ -292,6 +300,8 @@ class Shop:
         self.claims += 1
         if key != 0:
             self.claim_failures += 1
+            if self.service is not None:
+                self.service.claim_failed(env.now)
             user.coupon = None
             if user.plan != BROWSE and user.cart_draw >= user.cart_rate_without_coupon:
                 user.plan = BROWSE if user.pages else LEAVE_CART
@@ -306,7 +316,10 @@ class Shop:
         if split == 1:
             return (user.item,)
         first = user.item * split
-        return [first + (user.warehouse + k) % split for k in range(split)]
+        candidates = self.fulfilment.candidates(user.region, self.env.now)
+        if not commerce.fallback:
+            return (first + candidates[0],)
+        return [first + w for w in candidates]
 
     def _checkout(self, user: User, _: Any) -> Generator[Any, Any, Outcome]:
         """Place the order (stock, order write), then pay; record the checkout latency."""
@@ -395,13 +408,19 @@ class Shop:
         return Outcome.DEPOSIT_FORFEITED
 
     def _book(self, user: User, key: int) -> None:
-        """A paid order: into the books and on to its warehouse."""
+        """A paid order: on to its warehouse, into the books, and maybe an enquiry."""
         now = self.env.now
-        self.ledger.book(user, key, now)
         split = self.commerce.warehouses
         event_slot = user.event >= 0 and self.commerce.event_keys[user.event] >= 0
-        warehouse = key % split if split > 1 and not event_slot else user.warehouse
-        self.fulfilment.ship(warehouse, now)
+        fulfilment = self.fulfilment
+        if split > 1 and not event_slot:
+            warehouse = key % split  # where the unit was taken
+        else:
+            warehouse = fulfilment.allocate(user.region, now)
+        shipped, delivered = fulfilment.ship(warehouse, user.region, now)
+        used_coupon = self.ledger.book(user, key, now, (warehouse, shipped, delivered))
+        if self.service is not None:
+            self.service.order(now, delivered, used_coupon)
 
     def _answered(self, started: float) -> None:
         """Record the latency of a checkout that got an answer from the shop."""

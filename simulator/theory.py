@@ -11,6 +11,7 @@ __all__ = [
     "erlang_b",
     "erlang_c",
     "md1_mean_wait",
+    "mmcm_abandonment",
     "mmc_mean_wait",
     "mmck_blocking",
     "mmck_mean_wait",
@@ -83,3 +84,26 @@ def md1_mean_wait(arrival_rate: float, service: float) -> float:
     if rho >= 1:
         raise ValueError(f"unstable: utilisation {rho} >= 1")
     return rho * service / (2 * (1 - rho))
+
+
+def mmcm_abandonment(
+    arrival_rate: float, mean_service: float, servers: int, mean_patience: float
+) -> float:
+    """Share of arrivals who give up in M/M/c+M (Erlang A, Palm's queue with impatience).
+
+    The number inside is a birth-death chain with births lambda and deaths
+    min(n, c) mu + max(n - c, 0) theta; by Little's law applied to the abandonment
+    flow, P(abandon) = theta E[queue length] / lambda. The chain is summed until its
+    terms are negligible.
+    """
+    mu, theta = 1 / mean_service, 1 / mean_patience
+    weight, total, queued = 1.0, 1.0, 0.0
+    n = 0
+    while True:
+        n += 1
+        weight *= arrival_rate / (min(n, servers) * mu + max(n - servers, 0) * theta)
+        total += weight
+        queued += max(n - servers, 0) * weight
+        if n > servers and weight < 1e-16 * total:
+            break
+    return theta * queued / total / arrival_rate

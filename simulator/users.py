@@ -3,7 +3,7 @@
 Everything a user brings with them is drawn when they arrive, from the users' own
 streams and in arrival order: their segment, the items they will look at, their
 pauses, whether they would buy, how much, how patient they are, which payment
-channel and which region's warehouse they use. The system's behaviour (a slow
+channel and the region their parcels go to. The system's behaviour (a slow
 database, a full queue) can cut a visit short, but it never changes who the users
 are, so two scenarios that differ in one component see the same crowd.
 """
@@ -44,7 +44,8 @@ class User:
     basket_cny: float
     patience_s: float
     channel: int
-    warehouse: int
+    region: int
+    """The destination region of the user's parcels (index in ``fulfilment.regions``)."""
     site: int = 0
     """The datacenter the user is routed to (0 when the shop has one)."""
     dns_phase: float = 0.0
@@ -90,7 +91,7 @@ class Population:
         self.segments = scenario.segments
         self._segment_cdf = _cumulative([s.share for s in scenario.segments])
         self._channel_cdf = _cumulative([c.share for c in scenario.payment.channels])
-        self._warehouse_cdf = _cumulative([w.share for w in scenario.fulfilment.warehouses])
+        self._region_cdf = _cumulative([r.share for r in scenario.fulfilment.regions])
         self._uniform = buffered(streams.generator("users.choices").random)
         sites = scenario.datacenters
         self._site_cdf = None if sites is None else _cumulative([s.share for s in sites.sites])
@@ -179,7 +180,7 @@ class Population:
             basket_cny=basket(),
             patience_s=patience(),
             channel=bisect.bisect_right(self._channel_cdf, u()),
-            warehouse=bisect.bisect_right(self._warehouse_cdf, u()),
+            region=bisect.bisect_right(self._region_cdf, u()),
             site=0 if self._site_cdf is None else self._site(),
             dns_phase=0.0 if self._site_uniform is None else self._site_uniform(),
         )
@@ -211,6 +212,7 @@ class _Promotions:
         self.limit = limit
         self.coupon, self.holders = promotions.coupon, promotions.coupon_holders
         self.windows = promotions.time_of_day
+        self.clock_h = scenario.clock_at_start_h
         self.basket_units = [
             make_sampler(s.units, streams.generator(f"users.{s.name}.units"))
             for s in scenario.segments
@@ -277,7 +279,7 @@ class _Promotions:
         windows = self.windows
         if windows is None:
             return 1.0
-        hour = (windows.clock_at_start_h + now / 3600.0) % 24.0
+        hour = (self.clock_h + now / 3600.0) % 24.0
         for w in windows.windows:
             if w.from_h <= hour < w.to_h:
                 return w.conversion_multiplier

@@ -81,9 +81,10 @@ SMALL: dict[str, Any] = {
         ]
     },
     "fulfilment": {
+        "regions": [{"name": "east", "share": 0.5}, {"name": "west", "share": 0.5}],
         "warehouses": [
-            {"name": "east", "share": 0.5, "pickers": 2, "pick_time_s": exp(60)},
-            {"name": "west", "share": 0.5, "pickers": 2, "pick_time_s": exp(60)},
+            {"name": "east", "region": "east", "pickers": 2, "pick_time_s": exp(60)},
+            {"name": "west", "region": "west", "pickers": 2, "pick_time_s": exp(60)},
         ],
         "transit_time_h": {"dist": "lognormal", "mean": 20, "cv": 0.3},
         "promised_delivery_h": 24,

@@ -125,13 +125,14 @@ class Inventory(Deduction):
     )
     split_across_warehouses: bool = Field(
         default=False,
-        description="Split each item's stock over the warehouses by their shares; a user "
-        "buys from their region's warehouse.",
+        description="Split each item's stock over the warehouses (by their stock_share); "
+        "a user buys from the nearest warehouse to their region.",
     )
     fallback_to_other_warehouses: bool = Field(
         default=True,
-        description="When split and the user's warehouse has none left, take the unit "
-        "from the next warehouse that has it (shipped from there).",
+        description="When split and the nearest warehouse has none left, take the unit "
+        "from the next-nearest that has it (shipped from there, at that pair's transit "
+        "time); false: the user finds it sold out.",
     )
     oversell_compensation_cny: float = Field(
         default=20.0,
@@ -270,11 +271,11 @@ class HourWindow(Model):
 
 
 class TimeOfDay(Model):
-    """Conversion by time of day (e.g. 20:00-22:00 converts 1.8x [002 §07])."""
+    """Conversion by time of day (e.g. 20:00-22:00 converts 1.8x [002 §07]).
 
-    clock_at_start_h: float = Field(
-        ge=0, lt=24, description="Hour of day at t = 0 of the run (19.5 is 19:30)."
-    )
+    Hours are read on the scenario's clock (``clock_at_start_h``).
+    """
+
     windows: list[HourWindow] = Field(min_length=1, description="Windows; the rest is 1x.")
 
 

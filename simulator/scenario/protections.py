@@ -356,7 +356,8 @@ class _OnComponent(_Timed):
     component: str = Field(
         min_length=1,
         description="gateway, recommendations, database (every instance), a database "
-        "instance by station name (database.shard0.primary), or payment.NAME.",
+        "instance by station name (database.shard0.primary), payment.NAME, or "
+        "warehouse.NAME (capacity_reduced only: pickers on duty are cut).",
     )
 
 

@@ -30,9 +30,11 @@ from simulator.scenario.commerce import (
     Response,
 )
 from simulator.scenario.distributions import Deterministic, Distribution, Exponential
+from simulator.scenario.logistics import CustomerService, Fulfilment, Warehouse
 from simulator.scenario.protections import (
     Autoscaling,
     CacheNodeDown,
+    CapacityReduced,
     DatabasePrimaryFailure,
     DatacenterLoss,
     Datacenters,
@@ -50,6 +52,7 @@ __all__ = [
     "CacheLevel",
     "CacheNodeDown",
     "Catalogue",
+    "CustomerService",
     "Database",
     "Fulfilment",
     "Fault",
@@ -505,32 +508,6 @@ class Payment(_Model):
         return _shares_sum_to_one(channels, "channel")
 
 
-class Warehouse(_Model):
-    """A warehouse picking and packing paid orders, first come first served."""
-
-    name: Name = Field(description="Warehouse name, e.g. east.")
-    share: Fraction = Field(description="Fraction of orders this warehouse ships.")
-    pickers: int = Field(ge=1, description="Orders picked and packed at once.")
-    pick_time_s: Distribution = Field(description="Time to pick and pack one order, s.")
-
-
-class Fulfilment(_Model):
-    """From paid order to delivered parcel."""
-
-    warehouses: list[Warehouse] = Field(
-        min_length=1, description="Warehouses; shares must sum to 1."
-    )
-    transit_time_h: Distribution = Field(description="Carrier time from dispatch to delivery, h.")
-    promised_delivery_h: float = Field(
-        gt=0, description="Delivery promise: an order is on time if delivered within this, h."
-    )
-
-    @field_validator("warehouses")
-    @classmethod
-    def _shares(cls, warehouses: list[Warehouse]) -> list[Warehouse]:
-        return _shares_sum_to_one(warehouses, "warehouse")
-
-
 class Scenario(_Model):
     """One sale and one architecture: the whole input of a run."""
 
@@ -564,6 +541,13 @@ class Scenario(_Model):
     timeseries_interval_s: float = Field(
         default=1.0, gt=0, description="Width of one row of the time series, s."
     )
+    clock_at_start_h: float = Field(
+        default=0.0,
+        ge=0,
+        lt=24,
+        description="Hour of day at t = 0 (19.5 is 19:30); shift calendars, carrier "
+        "cut-offs, next-day delivery and time-of-day windows read this clock.",
+    )
     traffic: Traffic = Field(description="The arrival process.")
     segments: list[Segment] = Field(min_length=1, description="User segments; shares sum to 1.")
     catalogue: Catalogue = Field(default_factory=Catalogue, description="Items and popularity.")
@@ -580,7 +564,10 @@ class Scenario(_Model):
         default_factory=Promotions, description="Price mechanics and promotion events."
     )
     payment: Payment = Field(description="Payment channels.")
-    fulfilment: Fulfilment = Field(description="Warehouses and carrier.")
+    fulfilment: Fulfilment = Field(description="Regions, warehouses, carriers and tracking.")
+    customer_service: CustomerService | None = Field(
+        default=None, description="Customer service; null: enquiries are not modelled."
+    )
     recommendations: Recommendations | None = Field(
         default=None,
         description="A non-core service each product page calls; null: pages call none.",
@@ -700,6 +687,9 @@ def _component_names(data: dict) -> list[str]:
     payment = data.get("payment")
     if payment is not None:
         names += [f"payment.{c.name}" for c in payment.channels]
+    fulfilment = data.get("fulfilment")
+    if fulfilment is not None:
+        names += [f"warehouse.{w.name}" for w in fulfilment.warehouses]
     return names
 
 
@@ -729,6 +719,8 @@ def _fault_problem(fault: Fault, data: dict, components: list[str]) -> str | Non
             return f"site: no site named {fault.site!r} (sites: {known})"
     elif fault.component not in components:
         return f"component: no component named {fault.component!r} (known: {', '.join(components)})"
+    elif fault.component.startswith("warehouse.") and not isinstance(fault, CapacityReduced):
+        return f"kind: a warehouse can only lose capacity (capacity_reduced), not {fault.kind}"
     return None
 
 
