@@ -19,7 +19,7 @@ from simulator.components.tracking import BIN_S
 if TYPE_CHECKING:
     from simulator.campaign import Campaign
 
-__all__ = ["fulfilment_figures", "logistics_table"]
+__all__ = ["delivery_rows", "fulfilment_figures", "logistics_table"]
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -124,3 +124,35 @@ def logistics_table(campaign: Campaign) -> pd.DataFrame:
             columns["cs_wait_mean_s"] = service.hourly_wait.padded(n) / columns["cs_answered"]
         columns["cs_agents"] = [service.queue.roster.on_duty(x) for x in t]
     return pd.DataFrame(columns)
+
+
+def delivery_rows(summary: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """KPI rows of delivery and service: (name, value, kind) with kind "pct" or ""."""
+    s = summary
+    rows: list[tuple[str, Any, str]] = [
+        ("on-time delivery rate", s["on_time_delivery_rate"], "pct"),
+        ("next-day delivery rate", s["next_day_delivery_rate"], "pct"),
+        ("shipped within 72 h", s["ship_within_72h_rate"], "pct"),
+        ("delivery time p50 / p95 (h)", _pair(s["delivery_time_h"]), ""),
+    ]
+    peaks = " / ".join(f"{n:,}" for n in s["warehouse_peak_backlog"].values())
+    rows.append(("warehouse peak backlog (orders)", peaks, ""))
+    if s["shipped_from_other_region"]:
+        rows.append(("orders shipped from another region", s["shipped_from_other_region"], ""))
+    if s["tracking_lag_h"] is not None:
+        rows.append(("tracking lag p50 / p95 (h)", _pair(s["tracking_lag_h"]), ""))
+    wait = s["cs_wait_s"]
+    if wait is not None:
+        asked = f"{s['cs_enquiries']:,} / {s['cs_deflected']:,}"
+        rows += [
+            ("CS enquiries / answered by bot", asked, ""),
+            ("CS wait mean / p95 (s)", _pair(wait, ("mean", "p95"), "{:,.0f}"), ""),
+            ("CS wait in the busiest hour (s)", s["cs_busiest_hour_wait_s"], ""),
+            ("CS abandon rate", s["cs_abandon_rate"], "pct"),
+        ]
+    return rows
+
+
+def _pair(q: dict[str, float], keys: tuple[str, str] = ("p50", "p95"), form: str = "{:,.1f}"):
+    """Two figures of a quantile dict, as "a / b"."""
+    return " / ".join("-" if math.isnan(q[k]) else form.format(q[k]) for k in keys)

@@ -19,6 +19,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from simulator.aftersale import delivery_rows
 from simulator.campaign import simulate
 from simulator.presets import presets, resolve
 from simulator.result import SimulationResult, business_rows, fmt_kpi, protection_rows
@@ -181,8 +182,7 @@ def kpi_table(result: SimulationResult) -> Table:
         ("DB peak QPS", fmt_kpi(s["db_peak_qps"])),
         ("DB pool timeouts", fmt_kpi(s["db_pool_timeouts"])),
         ("payment success rate", fmt_kpi(s["payment_success_rate"], "pct")),
-        ("on-time delivery rate", fmt_kpi(s["on_time_delivery_rate"], "pct")),
-        ("delivery time p95 (h)", fmt_kpi(s["delivery_time_h"]["p95"])),
+        *((name, fmt_kpi(value, kind)) for name, value, kind in delivery_rows(s)),
     ]
     rows += [(name, fmt_kpi(value)) for name, value in protection_rows(s)]
     for name, value in rows:

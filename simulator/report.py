@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import pandas as pd  # noqa: E402
 
+from simulator.aftersale import delivery_rows
 from simulator.result import (  # noqa: E402
     SimulationResult,
     business_rows,
@@ -81,7 +82,7 @@ def _rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("DB peak QPS", num(s["db_peak_qps"])),
         ("DB pool timeouts", f"{s['db_pool_timeouts']:,}"),
         ("Payment success rate", pct(s["payment_success_rate"])),
-        ("On-time delivery rate", pct(s["on_time_delivery_rate"])),
+        *((name.capitalize(), fmt_kpi(value, kind)) for name, value, kind in delivery_rows(s)),
         *((name, fmt_kpi(value)) for name, value in protection_rows(s)),
     ]
 

@@ -2,7 +2,8 @@
 
 A Double-11-size sale has millions of sessions a minute; a laptop simulates tens of
 thousands a second. ``scale: 1/k`` simulates the same sale k times smaller: arrival
-rates, capacities (workers, queue limits, connections, channel slots, pickers), stock
+rates, capacities (workers, queue limits, connections, channel slots, pickers and
+agents on every shift, pickup capacities, the tracking feed's throughput), stock
 and coupon quotas are divided by k, so every station sees the same utilisation (rate
 limits and waiting rooms let in k times fewer requests; autoscaling keeps its instance counts,
 each with k times fewer workers); cache TTLs are multiplied by k, so each key, now
@@ -89,6 +90,22 @@ def apply_scale(scenario: Scenario) -> Scenario:
         rain["quota"] = round(rain["quota"] * s)
     for channel in data["payment"]["channels"]:
         channel["capacity"] = _servers(channel["capacity"], s)
-    for warehouse in data["fulfilment"]["warehouses"]:
-        warehouse["pickers"] = _servers(warehouse["pickers"], s)
+    fulfilment = data["fulfilment"]
+    for staffed in (*fulfilment["warehouses"], data["customer_service"]):
+        if staffed is None:
+            continue
+        base = "pickers" if "pickers" in staffed else "agents"
+        staffed[base] = _staff(staffed[base], s)
+        for shift in (*staffed["shifts"], *staffed["surge"]):
+            shift["staff"] = _staff(shift["staff"], s)
+    for warehouse in fulfilment["warehouses"]:
+        if warehouse["capacity_per_pickup"] is not None:
+            warehouse["capacity_per_pickup"] = _servers(warehouse["capacity_per_pickup"], s)
+    if fulfilment["tracking"] is not None:
+        fulfilment["tracking"]["throughput_per_s"] *= s
     return Scenario.model_validate(data)
+
+
+def _staff(count: int, scale: float) -> int:
+    """People on duty at the scale: none stays none (a closed shift), else at least one."""
+    return 0 if count == 0 else _servers(count, scale)

@@ -157,6 +157,19 @@ class CustomerService:
             self.hourly_wait.add(t, wait)
         queue.close()
 
+    def busiest_hour_wait_s(self) -> float | None:
+        """The "average wait at peak" of the seeds, s.
+
+        The mean wait of the answered enquiries asked in the hour that brought the most
+        enquiries to agents.
+        """
+        reached = self.hourly["cs_to_agents"].values
+        if not reached:
+            return None
+        peak = int(np.argmax(reached))
+        answered = self.hourly["cs_answered"].padded(peak + 1)[peak]
+        return self.hourly_wait.padded(peak + 1)[peak] / answered if answered else None
+
     def figures(self) -> dict[str, object]:
         """The KPIs of ``summary.json``."""
         reached = self.answered + self.abandoned
@@ -175,6 +188,7 @@ class CustomerService:
                 "mean": wait.mean,
                 "count": wait.count,
             },
+            "cs_busiest_hour_wait_s": self.busiest_hour_wait_s(),
             "cs_answered_within_target_rate": self.within_target / self.answered
             if self.answered
             else None,

@@ -67,12 +67,18 @@ class Warehouse:
         self.shipped = IntervalCounter(HOUR_S)
 
     def backlog_h(self, now: float) -> float:
-        """Hours the pickers on duty now need for the orders inside (inf: none on duty)."""
-        inside = self.queue.waiting(now)
-        if not inside:
-            return 0.0
-        staff = self.roster.on_duty(now)
-        return inside * self.hours_per_order / staff if staff else math.inf
+        """Hours until the pickers, on their roster, have packed the orders inside now."""
+        work = self.queue.waiting(now) * self.hours_per_order * HOUR_S  # picker-seconds
+        roster, t = self.roster, now
+        while work > 0:
+            staff, change = roster.on_duty(t), roster.next_change(t)
+            if staff and staff * (change - t) >= work:
+                return (t + work / staff - now) / HOUR_S
+            if change == math.inf:
+                return math.inf
+            work -= staff * (change - t)
+            t = change
+        return 0.0
 
     def dispatch(self, now: float) -> tuple[float, float]:
         """Accept an order paid at ``now``: when it is packed, and when it is collected."""

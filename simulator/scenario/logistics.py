@@ -155,10 +155,10 @@ class Fulfilment(Model):
     divert_over_backlog_h: float | None = Field(
         default=None,
         gt=0,
-        description="Cross-region fallback: when the nearest warehouse has more than this "
-        "many hours of picking ahead (orders inside / current capacity), an order ships "
-        "from the warehouse with the fewest hours ahead, at that pair's transit time. "
-        "null: always the nearest.",
+        description="Cross-region fallback: when the nearest warehouse needs more than this "
+        "many hours to pack the orders already inside (its pickers on their roster), an "
+        "order ships from the warehouse that needs the fewest, at that pair's transit "
+        "time. null: always the nearest.",
     )
     tracking: Tracking | None = Field(
         default=None, description="The tracking-update queue; null: customers see updates at once."
