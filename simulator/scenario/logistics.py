@@ -67,6 +67,12 @@ def _check_shifts(shifts: list[Shift]) -> list[Shift]:
     return shifts
 
 
+def _check_staffed(base: int, shifts: list[Shift], who: str) -> None:
+    """Someone must be on duty some hour of every day (surge staff alone would leave)."""
+    if max([base, *(s.staff for s in shifts)]) == 0:
+        raise ValueError(f"nobody is ever on duty: the daily calendar needs {who}")
+
+
 class Region(Model):
     """A destination region of parcels (users live in one)."""
 
@@ -126,9 +132,7 @@ class Warehouse(Model):
 
     @model_validator(mode="after")
     def _staffed(self) -> Warehouse:
-        daily = [self.pickers, *(s.staff for s in self.shifts)]
-        if max(daily) == 0:
-            raise ValueError("nobody is ever on duty: the daily calendar needs pickers")
+        _check_staffed(self.pickers, self.shifts, "pickers")
         return self
 
 
@@ -258,7 +262,5 @@ class CustomerService(Model):
 
     @model_validator(mode="after")
     def _staffed(self) -> CustomerService:
-        daily = [self.agents, *(s.staff for s in self.shifts)]
-        if max(daily) == 0:
-            raise ValueError("nobody is ever on duty: the daily calendar needs agents")
+        _check_staffed(self.agents, self.shifts, "agents")
         return self
