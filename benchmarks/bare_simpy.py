@@ -179,7 +179,20 @@ def run(scenario: Any, seed: int | None = None, race: str = "queued") -> dict[st
         ([0.0] * w.pickers, sampler(w.pick_time_s, streams.generator(f"warehouse.{w.name}.pick")))
         for w in f.warehouses
     ]
-    transit = sampler(f.transit_time_h, streams.generator("carrier.transit"), 3600.0)
+    regions = [r.name for r in f.regions]
+    # each region's own warehouse, and a transit sampler per (warehouse, region) pair
+    nearest = [next(i for i, w in enumerate(f.warehouses) if w.region == r) for r in regions]
+    transit = [
+        [
+            sampler(
+                w.transit_time_h.get(r, f.transit_time_h),
+                streams.generator(f"carrier.{w.name}.{r}"),
+                3600.0,
+            )
+            for r in regions
+        ]
+        for w in f.warehouses
+    ]
     promise = f.promised_delivery_h * 3600.0
 
     # Statistics
@@ -314,11 +327,13 @@ def run(scenario: Any, seed: int | None = None, race: str = "queued") -> dict[st
         answered(started)
         gmv += user.basket_cny
         # fulfilment: FCFS pickers (Kiefer-Wolfowitz), then the carrier
-        free, pick = warehouses[user.warehouse]
+        region = user.region
+        warehouse = nearest[region]
+        free, pick = warehouses[warehouse]
         start = free[0] if free[0] > now else now
         finish = start + pick()
         heapq.heapreplace(free, finish)
-        if finish + transit() - now <= promise:
+        if finish + transit[warehouse][region]() - now <= promise:
             on_time += 1
         return ORDERED
 
