@@ -13,17 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from simulator.components.fulfilment import HOUR_S
+from simulator.components.roster import HOUR_S
 from simulator.components.tracking import BIN_S
+from simulator.metrics import ratio
 
 if TYPE_CHECKING:
     from simulator.campaign import Campaign
 
 __all__ = ["delivery_rows", "fulfilment_figures", "logistics_table"]
-
-
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator else None
 
 
 def fulfilment_figures(campaign: Campaign) -> dict[str, Any]:
@@ -33,16 +30,16 @@ def fulfilment_figures(campaign: Campaign) -> dict[str, Any]:
     orders = delivered.count
     tracking = fulfilment.tracking
     figures: dict[str, Any] = {
-        "on_time_delivery_rate": _ratio(fulfilment.on_time, orders),
-        "next_day_delivery_rate": _ratio(fulfilment.next_day, orders),
-        "ship_within_72h_rate": _ratio(fulfilment.shipped_in_72h, orders),
-        "delivery_time_h": _quantiles(delivered),
-        "ship_time_h": _quantiles(fulfilment.ship_h),
+        "on_time_delivery_rate": ratio(fulfilment.on_time, orders),
+        "next_day_delivery_rate": ratio(fulfilment.next_day, orders),
+        "ship_within_72h_rate": ratio(fulfilment.shipped_in_72h, orders),
+        "delivery_time_h": delivered.summary(0.5, 0.95),
+        "ship_time_h": fulfilment.ship_h.summary(0.5, 0.95),
         "shipped_from_other_region": fulfilment.away,
         "warehouse_peak_backlog": {w.name: w.stats.peak_inside for w in fulfilment.warehouses},
         "warehouse_orders": {w.name: w.stats.arrivals for w in fulfilment.warehouses},
         "warehouse_capacity_per_h": {
-            w.name: _ratio(w.roster.most, w.hours_per_order) for w in fulfilment.warehouses
+            w.name: ratio(w.roster.most, w.hours_per_order) for w in fulfilment.warehouses
         },
         "warehouse_backlog_cleared_at_s": {
             w.name: w.queue.closed_at for w in fulfilment.warehouses
@@ -62,15 +59,6 @@ def fulfilment_figures(campaign: Campaign) -> dict[str, Any]:
     else:
         figures.update({"cs_wait_s": None, "cs_abandon_rate": None})
     return figures
-
-
-def _quantiles(tally: Any) -> dict[str, float]:
-    return {
-        "p50": tally.quantile(0.5),
-        "p95": tally.quantile(0.95),
-        "mean": tally.mean,
-        "count": tally.count,
-    }
 
 
 def logistics_table(campaign: Campaign) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-__all__ = ["IntervalCounter", "IntervalQuantiles", "Level", "Tally", "spread"]
+__all__ = ["IntervalCounter", "IntervalQuantiles", "Level", "Tally", "ratio", "spread"]
 
 # Relative accuracy of the quantile sketch: a reported quantile is within 0.5% of a
 # value that lies at that rank (DDSketch, Masson et al., VLDB 2019).
@@ -25,6 +25,11 @@ _ALPHA = 0.005
 _GAMMA = (1 + _ALPHA) / (1 - _ALPHA)
 _INV_LOG_GAMMA = 1 / math.log(_GAMMA)
 _TINY = 1e-9  # values at or below this (e.g. a zero wait) share one bucket, reported as 0
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """Numerator / denominator, or None when the denominator is 0 (nothing to divide)."""
+    return numerator / denominator if denominator else None
 
 
 class Tally:
@@ -85,6 +90,13 @@ class Tally:
             buckets = self._buckets
             for key, count in other._buckets.items():
                 buckets[key] = buckets.get(key, 0) + count
+
+    def summary(self, *qs: float) -> dict[str, float]:
+        """The quantiles ``qs`` as ``p50``-style keys, with the mean and the count."""
+        out = {f"p{round(q * 100)}": self.quantile(q) for q in qs}
+        out["mean"] = self.mean
+        out["count"] = self.count
+        return out
 
     @property
     def count(self) -> int:

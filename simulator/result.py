@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.aftersale import fulfilment_figures, logistics_table
+from simulator.metrics import ratio
 from simulator.outcomes import Outcome
 from simulator.recovery import fault_label, recovery
 from simulator.scenario.schema import Scenario
@@ -96,17 +97,6 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator else None
-
-
-def _quantiles(tally: Any, *qs: float) -> dict[str, float]:
-    out = {f"p{round(q * 100)}": tally.quantile(q) for q in qs}
-    out["mean"] = tally.mean
-    out["count"] = tally.count
-    return out
-
-
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in _PACKAGES:
@@ -159,15 +149,15 @@ def summarise(
         "orders": orders,
         "scale": declared.scale,
         "gmv": shop.ledger.gmv * money,
-        "aov": _ratio(shop.ledger.gmv, orders),
-        "conversion_rate": _ratio(orders, sessions),
+        "aov": ratio(shop.ledger.gmv, orders),
+        "conversion_rate": ratio(orders, sessions),
         **_business(campaign, money),
-        "checkout_latency_ms": _quantiles(shop.checkout_latency, 0.5, 0.95, 0.99),
+        "checkout_latency_ms": shop.checkout_latency.summary(0.5, 0.95, 0.99),
         "page_latency_ms": {
             k: (v * 1000 if k != "count" else v)
-            for k, v in _quantiles(shop.page_latency, 0.5, 0.95, 0.99).items()
+            for k, v in shop.page_latency.summary(0.5, 0.95, 0.99).items()
         },
-        "cache_hit_ratio": _ratio(hits, hits + misses),
+        "cache_hit_ratio": ratio(hits, hits + misses),
         "cache_hit_ratio_by_level": cache.hit_ratio_by_level(),
         "cache_hits": hits,
         "cache_misses": misses,
@@ -188,11 +178,10 @@ def summarise(
         "db_writes": database.writes,
         "db_pool_timeouts": int(sum(database.pool_timeouts.values)),
         "db_pool_wait_ms": _pool_wait_ms(database),
-        "payment_success_rate": _ratio(successes, attempts),
+        "payment_success_rate": ratio(successes, attempts),
         "payment_attempts": int(attempts),
         "payment_success_by_channel": {
-            c.name: _ratio(sum(c.successes.values), sum(c.attempts.values))
-            for c in campaign.payment
+            c.name: ratio(sum(c.successes.values), sum(c.attempts.values)) for c in campaign.payment
         },
         "payment_timeouts": sum(c.timeouts for c in campaign.payment),
         "payment_declined": sum(c.declined for c in campaign.payment),
@@ -300,9 +289,9 @@ def _funnel(counts: list[list[int]], names: list[str]) -> dict[str, Any]:
             "cart": cart,
             "order": order,
             "paid": paid,
-            "browse_to_cart": _ratio(cart, browse),
-            "cart_to_paid": _ratio(paid, cart),
-            "browse_to_paid": _ratio(paid, browse),
+            "browse_to_cart": ratio(cart, browse),
+            "cart_to_paid": ratio(paid, cart),
+            "browse_to_paid": ratio(paid, browse),
         }
 
     total = [sum(c[i] for c in counts) for i in range(4)]
@@ -439,7 +428,7 @@ def _pool_wait_ms(database: Any) -> dict[str, float | None]:
     n = len(database.started.values)
     waited, started = database.pool_wait_s.padded(n), database.started.padded(n)
     worst = max((w / c for w, c in zip(waited, started, strict=True) if c), default=0.0)
-    return {"mean": _ratio(waited.sum() * 1000, started.sum()), "worst_interval": worst * 1000}
+    return {"mean": ratio(waited.sum() * 1000, started.sum()), "worst_interval": worst * 1000}
 
 
 def _events_scheduled(env: Any) -> int | None:

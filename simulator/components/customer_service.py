@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from simulator.components.roster import Roster, RosteredQueue
+from simulator.components.roster import HOUR_S, Roster, RosteredQueue
 from simulator.components.tracking import BIN_S, TrackingFeed
-from simulator.metrics import IntervalCounter, Tally
+from simulator.metrics import IntervalCounter, Tally, ratio
 from simulator.scenario.distributions import make_sampler
 from simulator.scenario.logistics import CustomerService as ServiceConfig
 from simulator.streams import Streams, buffered
@@ -32,7 +32,6 @@ __all__ = ["REASONS", "CustomerService"]
 
 REASONS = ("late_parcel", "stale_tracking", "payment_failed", "coupon", "order_status")
 _LATE, _STALE, _PAYMENT, _COUPON, _STATUS = range(len(REASONS))
-_HOUR_S = 3600.0
 
 
 class CustomerService:
@@ -54,7 +53,7 @@ class CustomerService:
         reasons = [getattr(rates, r) for r in REASONS]
         self.probability = [e.probability for e in reasons]
         self.simple = [e.simple for e in reasons]
-        self.stale_after_s = rates.stale_tracking.after_h * _HOUR_S
+        self.stale_after_s = rates.stale_tracking.after_h * HOUR_S
         self.uniform: list[Callable[[], float]] = [
             buffered(streams.generator(f"cs.{r}").random) for r in REASONS
         ]
@@ -78,10 +77,10 @@ class CustomerService:
         self.wait_s = Tally()
         """Waits of the enquiries an agent answered."""
         self.hourly = {
-            name: IntervalCounter(_HOUR_S)
+            name: IntervalCounter(HOUR_S)
             for name in ("cs_enquiries", "cs_to_agents", "cs_answered", "cs_abandoned")
         }
-        self.hourly_wait = IntervalCounter(_HOUR_S)
+        self.hourly_wait = IntervalCounter(HOUR_S)
 
     def _maybe(self, reason: int, at: float) -> None:
         p = self.probability[reason]
@@ -181,16 +180,9 @@ class CustomerService:
             "cs_to_agents": reached,
             "cs_answered": self.answered,
             "cs_abandoned": self.abandoned,
-            "cs_abandon_rate": self.abandoned / reached if reached else None,
-            "cs_wait_s": {
-                "p50": wait.quantile(0.5),
-                "p95": wait.quantile(0.95),
-                "mean": wait.mean,
-                "count": wait.count,
-            },
+            "cs_abandon_rate": ratio(self.abandoned, reached),
+            "cs_wait_s": wait.summary(0.5, 0.95),
             "cs_busiest_hour_wait_s": self.busiest_hour_wait_s(),
-            "cs_answered_within_target_rate": self.within_target / self.answered
-            if self.answered
-            else None,
+            "cs_answered_within_target_rate": ratio(self.within_target, self.answered),
             "cs_target_wait_s": self.config.target_wait_s,
         }

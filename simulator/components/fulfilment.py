@@ -19,7 +19,7 @@ import bisect
 import math
 from collections.abc import Callable, Sequence
 
-from simulator.components.roster import DAY_S, Roster, RosteredQueue
+from simulator.components.roster import DAY_S, HOUR_S, Roster, RosteredQueue
 from simulator.components.tracking import TrackingFeed
 from simulator.metrics import IntervalCounter, Tally
 from simulator.scenario.distributions import make_sampler
@@ -27,9 +27,7 @@ from simulator.scenario.logistics import Fulfilment as FulfilmentConfig
 from simulator.scenario.logistics import Warehouse as WarehouseConfig
 from simulator.streams import Streams
 
-__all__ = ["HOUR_S", "Fulfilment", "Warehouse"]
-
-HOUR_S = 3600.0
+__all__ = ["Fulfilment", "Warehouse"]
 
 
 class Warehouse:
@@ -198,8 +196,6 @@ class Fulfilment:
 
     def allocate(self, region: int, now: float) -> int:
         """The warehouse an order from ``region`` paid at ``now`` ships from."""
-        if self.divert_h is None:
-            return self.preference[region][0]
         return self.candidates(region, now)[0]
 
     def ship(self, warehouse: int, region: int, paid_at: float) -> tuple[float, float]:

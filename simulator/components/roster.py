@@ -25,9 +25,10 @@ from collections.abc import Callable, Sequence
 from simulator.components.station import StationStats
 from simulator.scenario.logistics import Shift, Surge
 
-__all__ = ["Roster", "RosteredQueue"]
+__all__ = ["DAY_S", "HOUR_S", "Roster", "RosteredQueue"]
 
-DAY_S = 86400.0
+HOUR_S = 3600.0
+DAY_S = 24 * HOUR_S
 _LEAVES, _GIVES_UP, _STARTS = 0, 1, 2  # order of changes at equal times
 
 
