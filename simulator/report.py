@@ -62,15 +62,15 @@ def _rows(result: SimulationResult) -> list[tuple[str, str]]:
     s = result.summary
 
     def pct(v: float | None) -> str:
-        return "-" if v is None else f"{v:.2%}"
+        return fmt_kpi(v, "pct")
 
     def num(v: float | None, digits: int = 1) -> str:
-        return "-" if v is None else f"{v:,.{digits}f}"
+        return fmt_kpi(v, "cny" if digits == 0 else "")
 
     lat = s["checkout_latency_ms"]
     return [
-        ("Sessions", f"{s['sessions']:,}"),
-        ("Orders", f"{s['orders']:,}"),
+        ("Sessions", fmt_kpi(s["sessions"])),
+        ("Orders", fmt_kpi(s["orders"])),
         ("GMV (CNY)", num(s["gmv"], 0)),
         ("AOV (CNY)", num(s["aov"], 0)),
         ("Conversion rate", pct(s["conversion_rate"])),
@@ -80,7 +80,7 @@ def _rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("Checkout latency p99 (ms)", num(lat["p99"])),
         ("Cache hit ratio", pct(s["cache_hit_ratio"])),
         ("DB peak QPS", num(s["db_peak_qps"])),
-        ("DB pool timeouts", f"{s['db_pool_timeouts']:,}"),
+        ("DB pool timeouts", fmt_kpi(s["db_pool_timeouts"])),
         ("Payment success rate", pct(s["payment_success_rate"])),
         *((name.capitalize(), fmt_kpi(value, kind)) for name, value, kind in delivery_rows(s)),
         *((name, fmt_kpi(value)) for name, value in protection_rows(s)),
@@ -124,7 +124,7 @@ def render_report(result: SimulationResult) -> str:
 <h1>{html.escape(s["scenario"])}</h1>
 <p class="question">{html.escape(question)}</p>
 <pre class="assumptions">{html.escape(rest.strip())}</pre>
-<p>Seed {s["seed"]}, replication {s["replication"]}.</p>
+<p>{_provenance(s)}</p>
 <h2>Key figures</h2>
 <table id="kpis"><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
 <h2>How sessions ended</h2>
@@ -133,6 +133,16 @@ def render_report(result: SimulationResult) -> str:
 {body}
 </body></html>
 """
+
+
+def _provenance(s: dict) -> str:
+    """Which runs the figures come from."""
+    if "replications" in s:
+        return (
+            f"Seed {s['seed']}, {s['replications']} replications: each figure is the mean "
+            f"with its 95% confidence interval; the plots show replication 0."
+        )
+    return f"Seed {s['seed']}, replication {s['replication']}."
 
 
 def _faults_section(faults: list[dict]) -> str:

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from simulator.campaign import simulate
+from simulator.estimates import confidence_interval
 from simulator.presets import preset_dir
 from simulator.scenario.loader import load_scenario
 from simulator.scenario.schema import Scenario
@@ -168,14 +167,6 @@ def checks(folder: Path | None = None) -> list[Check]:
         )
     )
     return out
-
-
-def confidence_interval(values: list[float], level: float) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval of independent replication values."""
-    n = len(values)
-    mean = float(np.mean(values))
-    half = float(stats.t.ppf((1 + level) / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
-    return mean, mean - half, mean + half
 
 
 def run_validation(

@@ -1,0 +1,281 @@
+"""Experiments: replications, paired comparison, sweeps, executors and resumption.
+
+The launch-spike preset at a hundredth of its size (about 3,300 sessions, a quarter of a
+second a replication) stands in for a sale throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from simulator import experiment
+from simulator.cli import app
+from simulator.estimates import confidence_interval
+from tests.conftest import ROOT, SCENARIOS
+
+runner = CliRunner()
+SMALL = ["scale=1/100"]
+SPIKE = SCENARIOS / "sale-start-spike.yaml"
+CHECK = ROOT.parent / "shared" / "tools" / "check_summary.py"
+
+
+def test_replicate_returns_each_kpi_with_its_interval():
+    runs = experiment.run_replications(SPIKE, 4, overrides=SMALL, workers=1, progress=False)
+    assert [s["replication"] for s in runs.summaries] == [0, 1, 2, 3]
+    assert len({s["sessions"] for s in runs.summaries}) > 1  # independent streams
+    table = runs.table()
+    orders = [s["orders"] for s in runs.summaries]
+    row = table.loc["orders"]
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == confidence_interval(orders)
+    assert row["n"] == 4 and row["method"] == "t"
+    assert table.loc["checkout_latency_ms.p99", "method"] == "bootstrap"
+    values = runs.values()
+    assert list(values.index) == [0, 1, 2, 3] and values["orders"].tolist() == orders
+    frame = experiment.replicate(SPIKE, 2, overrides=SMALL, workers=1, progress=False)
+    assert isinstance(frame, pd.DataFrame) and {"mean", "ci_low", "ci_high", "n"} <= set(frame)
+
+
+def test_paired_interval_is_narrower_than_unpaired_with_common_random_numbers():
+    """B differs from A in one component: the payment channels take 50% longer.
+
+    Both see the same users (same stream keys), so per-replication differences cancel
+    the traffic's noise; the unpaired (Welch) interval carries it in full.
+    """
+    slower = [*SMALL, "payment.channels[0].latency_ms.mean=450"]
+    comparison = experiment.run_comparison(
+        experiment._load(SPIKE, SMALL),
+        experiment._load(SPIKE, slower),
+        8,
+        workers=1,
+        progress=False,
+    )
+    table = comparison.table()
+    width = table["ci_high"] - table["ci_low"]
+    unpaired = table["unpaired_ci_high"] - table["unpaired_ci_low"]
+    for kpi in ("orders", "gmv", "conversion_rate"):  # driven by who arrives
+        assert width[kpi] < 0.5 * unpaired[kpi], (kpi, width[kpi], unpaired[kpi])
+    assert width["checkout_latency_ms.p50"] < unpaired["checkout_latency_ms.p50"]
+    assert table.loc["sessions", "difference"] == 0  # the very same arrivals
+    p50 = table.loc["checkout_latency_ms.p50"]
+    assert p50["significant"] and p50["ci_low"] > 0  # slower payment, slower checkout
+
+
+def test_serial_local_workers_and_dask_give_identical_results():
+    distributed = pytest.importorskip("distributed")
+    serial = experiment.run_replications(SPIKE, 4, overrides=SMALL, workers=1, progress=False)
+    local = experiment.run_replications(SPIKE, 4, overrides=SMALL, workers=2, progress=False)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        dask = experiment.run_replications(
+            SPIKE, 4, overrides=SMALL, scheduler=cluster.scheduler_address, progress=False
+        )
+        with distributed.Client(cluster) as client:
+            pids = set(client.run(os.getpid).values())
+    assert len(pids) == 2 and os.getpid() not in pids  # really other processes
+    assert serial.summaries == local.summaries == dask.summaries
+    assert serial.summary == local.summary == dask.summary
+
+
+def test_run_with_replications_writes_the_replicated_contract(tmp_path):
+    out = tmp_path / "reps"
+    args = ["run", str(SPIKE), "--set", SMALL[0], "-r", "3", "--workers", "2", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "3 replications: mean [95% CI]" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    p99 = summary["checkout_latency_ms"]["p99"]
+    assert set(p99) == {"mean", "ci_low", "ci_high", "n", "values"} and p99["n"] == 3
+    assert p99["ci_low"] <= p99["mean"] <= p99["ci_high"]
+    for r, value in enumerate(p99["values"]):
+        single = json.loads((out / f"replications/r{r:04d}/summary.json").read_text())
+        assert single["checkout_latency_ms"]["p99"] == value and single["replication"] == r
+    timeseries = pd.read_parquet(out / "timeseries.parquet")
+    assert sorted(timeseries["replication"].unique()) == [0, 1, 2]
+    assert "3 replications" in (out / "report.html").read_text()
+    check = subprocess.run([sys.executable, str(CHECK), str(out)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+
+
+def test_warmup_fixed_or_chosen_by_mser5():
+    mm1 = SCENARIOS / "validation" / "mm1.yaml"
+    short = ["duration_s=1000"]
+    fixed = experiment.run_replications(
+        mm1, 2, overrides=short, warmup=120, workers=1, progress=False
+    )
+    assert fixed.scenario.warmup_s == 120
+    assert all(s["provenance"]["scenario"]["warmup_s"] == 120 for s in fixed.summaries)
+    chosen = experiment.choose_warmup(experiment._load(mm1, short), seed=1, workers=2)
+    assert 0 <= chosen <= 500 and chosen % 5 == 0  # within the first half, whole batches
+    mser = experiment.run_replications(
+        mm1, 2, overrides=short, warmup="mser5", workers=1, progress=False
+    )
+    assert mser.scenario.warmup_s == chosen  # the same pilots, wherever they ran
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        experiment.choose_warmup(experiment._load(mm1, short), seed=1, series="nope", pilots=1)
+
+
+def test_sweep_runs_the_full_factorial_grid(tmp_path):
+    grid = {"payment.channels[0].latency_ms.mean": [200, 400], "cache.levels[0].ttl_s": [5, 60]}
+    swept = experiment.run_sweep(SPIKE, grid, 2, overrides=SMALL, workers=1, progress=False)
+    assert swept.points == [
+        {"payment.channels[0].latency_ms.mean": 200, "cache.levels[0].ttl_s": 5},
+        {"payment.channels[0].latency_ms.mean": 200, "cache.levels[0].ttl_s": 60},
+        {"payment.channels[0].latency_ms.mean": 400, "cache.levels[0].ttl_s": 5},
+        {"payment.channels[0].latency_ms.mean": 400, "cache.levels[0].ttl_s": 60},
+    ]
+    for point, runs in zip(swept.points, swept.runs, strict=True):
+        scenario = runs.summaries[0]["provenance"]["scenario"]
+        assert scenario["cache"]["levels"][0]["ttl_s"] == point["cache.levels[0].ttl_s"]
+    results = swept.results()
+    kpis = results["kpi"].nunique()
+    assert len(results) == 4 * 2 * kpis
+    assert list(results.columns[:3]) == ["point", *grid]
+    table = swept.table()
+    p50 = table[table["kpi"] == "checkout_latency_ms.p50"].set_index("point")["mean"]
+    assert p50[2] > p50[0] and p50[3] > p50[1]  # slower payments, slower checkout
+    swept.write(tmp_path, kpi="checkout_latency_ms.p50")
+    assert pd.read_csv(tmp_path / "results.csv").shape == results.shape
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_sweep_command_line_errors_name_what_is_wrong(tmp_path):
+    bad_spec = runner.invoke(app, ["sweep", str(SPIKE), "--grid", "cache.levels[0].ttl_s"])
+    assert bad_spec.exit_code == 2 and "expected PATH=V1,V2" in bad_spec.output
+    bad_value = runner.invoke(
+        app, ["sweep", str(SPIKE), "--grid", "database.pool_size=10,-3", "--out", str(tmp_path)]
+    )
+    assert bad_value.exit_code == 2, bad_value.output
+    assert "sale-start-spike.yaml" in bad_value.output and "database.pool_size" in bad_value.output
+    assert "Traceback" not in bad_value.output and not (tmp_path / "points").exists()
+    bad_kpi = runner.invoke(
+        app,
+        [
+            "sweep",
+            str(SPIKE),
+            "--set",
+            SMALL[0],
+            "--grid",
+            "database.pool_size=10",
+            "-r",
+            "2",
+            "--workers",
+            "1",
+            "--kpi",
+            "checkout_latency.p99",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert bad_kpi.exit_code == 2 and "checkout_latency_ms.p99" in bad_kpi.output
+    assert (tmp_path / "results.parquet").exists()  # the work is kept
+    bad_warmup = runner.invoke(app, ["run", str(SPIKE), "--warmup", "soon"])
+    assert bad_warmup.exit_code == 2 and "mser5" in bad_warmup.output
+
+
+def _interrupted_sweep(out, workers: int) -> tuple[int, str]:
+    """Start a sweep, press Ctrl-C once a replication has finished; (status, stderr)."""
+    command = [
+        sys.executable,
+        "-m",
+        "simulator",
+        "sweep",
+        str(SPIKE),
+        "--set",
+        "scale=1/40",
+        "--grid",
+        "payment.channels[0].latency_ms.mean=200,300,400,500",
+        "-r",
+        "4",
+        "--workers",
+        str(workers),
+        "--progress",
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, cwd=ROOT)
+    assert process.stderr is not None
+    seen = b""
+    while not re.search(rb"\b([1-9]\d*)/16 \[", seen):  # the bar shows one finished
+        chunk = process.stderr.read1(1024)
+        assert chunk, f"the sweep ended before a replication finished: {seen!r}"
+        seen += chunk
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    return process.wait(timeout=120), (seen + rest).decode()
+
+
+def test_an_interrupted_sweep_keeps_finished_work_and_resumes(tmp_path):
+    """Ctrl-C with two worker processes busy: they stop, the finished replications stay."""
+    workers = 2
+    out = tmp_path / "sweep"
+    status, stderr = _interrupted_sweep(out, workers)
+    assert status == 130, stderr
+    message = " ".join(stderr.split())
+    assert "interrupted:" in message and "run the same command again to resume" in message
+    assert "Traceback" not in stderr
+    finished = sorted(out.glob("points/*/replications/*/summary.json"))
+    assert 1 <= len(finished) < 16
+    assert not list(out.glob("points/*/replications/*/summary.json.part"))
+    kept = {path: path.stat().st_mtime_ns for path in finished}
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "sweep",
+            str(SPIKE),
+            "--set",
+            "scale=1/40",
+            "--grid",
+            "payment.channels[0].latency_ms.mean=200,300,400,500",
+            "-r",
+            "4",
+            "--workers",
+            str(workers),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(finished)} of 16 replications already in" in resumed.stderr
+    assert {path: path.stat().st_mtime_ns for path in finished} == kept  # not run again
+    fresh = experiment.run_sweep(
+        SPIKE,
+        {"payment.channels[0].latency_ms.mean": [200, 300, 400, 500]},
+        4,
+        overrides=["scale=1/40"],
+        workers=1,
+        progress=False,
+    )
+    on_disk = pd.read_parquet(out / "results.parquet")
+    pd.testing.assert_frame_equal(on_disk, fresh.results(), check_dtype=False)
+
+
+def test_a_changed_scenario_is_not_taken_from_the_folder(tmp_path):
+    first = experiment.run_replications(
+        SPIKE, 2, overrides=SMALL, workers=1, out=tmp_path, progress=False
+    )
+    other = experiment.run_replications(
+        SPIKE,
+        2,
+        overrides=[*SMALL, "cache.levels[0].ttl_s=5"],
+        workers=1,
+        out=tmp_path,
+        progress=False,
+    )
+    assert other.summaries != first.summaries
+    ttl = other.summaries[0]["provenance"]["scenario"]["cache"]["levels"][0]["ttl_s"]
+    assert ttl == 5
