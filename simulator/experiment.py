@@ -56,6 +56,7 @@ __all__ = [
     "SchedulerError",
     "Sweep",
     "compare",
+    "load",
     "replicate",
     "run_comparison",
     "run_replications",
@@ -273,7 +274,8 @@ def _collect(
     return [s for s in summaries if s is not None]
 
 
-def _load(scenario: ScenarioLike, overrides: Iterable[str]) -> Scenario:
+def load(scenario: ScenarioLike, overrides: Iterable[str] = ()) -> Scenario:
+    """A scenario from a file, a preset name, a mapping or a Scenario, with overrides."""
     if isinstance(scenario, str):
         scenario = resolve(scenario)
     return load_scenario(scenario, overrides)
@@ -448,7 +450,7 @@ def run_replications(
         out: folder for each replication's files; finished ones there are skipped.
         progress: show a progress bar (None: only on a terminal or in a notebook).
     """
-    loaded = _load(scenario, overrides)
+    loaded = load(scenario, overrides)
     seed = loaded.seed if seed is None else seed
     if warmup == "mser5":
         warmup = choose_warmup(loaded, seed, warmup_series, workers=workers, scheduler=scheduler)
@@ -546,7 +548,7 @@ def run_comparison(
         out: output folder; A's replications go to ``out/A``, B's to ``out/B``.
         progress: show a progress bar, as :func:`run_replications`.
     """
-    first, second = _load(a, overrides), _load(b, overrides)
+    first, second = load(a, overrides), load(b, overrides)
     seed = first.seed if seed is None else seed
     folder = None if out is None else Path(out)
     keep = folder is not None
@@ -741,7 +743,7 @@ def _load_point(scenario: ScenarioLike, overrides: list[str], point: dict[str, A
     """A grid point's scenario; a bad grid value is reported as ``--grid PATH=VALUE``."""
     swept = [f"{path}={_text(value)}" for path, value in point.items()]
     try:
-        return _load(scenario, [*overrides, *swept])
+        return load(scenario, [*overrides, *swept])
     except ScenarioError as exc:
         from_grid = {f"--set {text}" for text in swept}
         raise ScenarioError(

@@ -52,8 +52,8 @@ def test_paired_interval_is_narrower_than_unpaired_with_common_random_numbers():
     """
     slower = [*SMALL, "payment.channels[0].latency_ms.mean=450"]
     comparison = experiment.run_comparison(
-        experiment._load(SPIKE, SMALL),
-        experiment._load(SPIKE, slower),
+        experiment.load(SPIKE, SMALL),
+        experiment.load(SPIKE, slower),
         8,
         workers=1,
         progress=False,
@@ -114,14 +114,14 @@ def test_warmup_fixed_or_chosen_by_mser5():
     )
     assert fixed.scenario.warmup_s == 120
     assert all(s["provenance"]["scenario"]["warmup_s"] == 120 for s in fixed.summaries)
-    chosen = experiment.choose_warmup(experiment._load(mm1, short), seed=1, workers=2)
+    chosen = experiment.choose_warmup(experiment.load(mm1, short), seed=1, workers=2)
     assert 0 <= chosen <= 500 and chosen % 5 == 0  # within the first half, whole batches
     mser = experiment.run_replications(
         mm1, 2, overrides=short, warmup="mser5", workers=1, progress=False
     )
     assert mser.scenario.warmup_s == chosen  # the same pilots, wherever they ran
     with pytest.raises(ValueError, match="no column 'nope'"):
-        experiment.choose_warmup(experiment._load(mm1, short), seed=1, series="nope", pilots=1)
+        experiment.choose_warmup(experiment.load(mm1, short), seed=1, series="nope", pilots=1)
 
 
 def test_sweep_runs_the_full_factorial_grid(tmp_path):
