@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -139,9 +140,7 @@ def _execute(
         for task in tasks:
             done(run_task(task))
     else:
-        # spawn: the same on every platform, and safe with threads in the parent
-        context = multiprocessing.get_context("spawn")
-        pool = context.Pool(min(workers, len(tasks)), initializer=_ignore_interrupts)
+        pool = _context().Pool(min(workers, len(tasks)), initializer=_ignore_interrupts)
         try:
             for record in pool.imap_unordered(run_task, tasks):
                 done(record)
@@ -151,6 +150,19 @@ def _execute(
             raise
         finally:
             pool.join()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """How to start local workers: fork when it is safe, else spawn.
+
+    Forked workers start at once and need no ``if __name__ == "__main__"`` guard in a
+    user's script; but forking a process that runs other threads (a notebook kernel, a
+    Dask client) can deadlock the child, so then workers are spawned: a fresh
+    interpreter that imports the package (a second or two each).
+    """
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def _on_dask(tasks: Sequence[Task], scheduler: Scheduler, done: Callable[[Record], None]) -> None:
@@ -230,8 +242,11 @@ def _workers(workers: int | None) -> int:
 def _progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
     from tqdm.auto import tqdm
 
+    class Bar(tqdm):  # type: ignore[misc, valid-type]
+        monitor_interval = 0  # no monitor thread: local workers can then be forked
+
     # enabled=None: a bar on a terminal or in a notebook, none in a log file
-    return tqdm(
+    return Bar(
         total=total,
         initial=initial,
         unit="rep",

@@ -7,6 +7,7 @@ second a replication) stands in for a sale throughout.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -84,6 +85,15 @@ def test_serial_local_workers_and_dask_give_identical_results():
     assert len(pids) == 2 and os.getpid() not in pids  # really other processes
     assert serial.summaries == local.summaries == dask.summaries
     assert serial.summary == local.summary == dask.summary
+
+
+def test_spawned_workers_give_the_same_results(monkeypatch):
+    """Where workers cannot be forked (threads running, or no fork) they are spawned."""
+    forked = experiment.run_replications(SPIKE, 2, overrides=SMALL, workers=2, progress=False)
+    spawn = multiprocessing.get_context("spawn")
+    monkeypatch.setattr(experiment, "_context", lambda: spawn)
+    spawned = experiment.run_replications(SPIKE, 2, overrides=SMALL, workers=2, progress=False)
+    assert spawned.summaries == forked.summaries
 
 
 def test_run_with_replications_writes_the_replicated_contract(tmp_path):

@@ -191,7 +191,7 @@ class Gateway(Impairable):
             if refused is not None:
                 return refused, None
             now = env.now
-        if workers.count >= workers.capacity and len(workers.queue) >= self.queue_limit:
+        if len(workers.queue) >= self.queue_limit and workers.count >= workers.capacity:
             stats.arrivals += 1
             stats.rejected += 1
             return _REJECTED, None

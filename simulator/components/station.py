@@ -7,6 +7,7 @@ figures (and the same checks: Little's law, conservation of arrivals) apply to a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from typing import Any
 
@@ -32,6 +33,20 @@ def wait_for(env: simpy.Environment, request: Any, until: float) -> Generator[An
         request.cancel()
         return None
     return request
+
+
+def _interval_end(index: int, width: float) -> float:
+    """The first time ``t`` with ``int(t / width) > index``: where interval ``index`` ends.
+
+    Exactly as the division rounds, so that ``t < _interval_end(i, width)`` tells the
+    same as ``int(t / width) <= i`` without dividing.
+    """
+    end = (index + 1) * width
+    while int(end / width) > index:
+        end = math.nextafter(end, -math.inf)
+    while int(end / width) <= index:
+        end = math.nextafter(end, math.inf)
+    return end
 
 
 class StationStats:
@@ -68,6 +83,8 @@ class StationStats:
         "_since",
         "_width",
         "busy_intervals",
+        "_index",
+        "_edge",
         "capacity_log",
     )
 
@@ -79,6 +96,8 @@ class StationStats:
         self.peak_inside = 0
         self._width = interval_s or 0.0
         self.busy_intervals: list[float] = []
+        self._index = 0  # the busy interval last added to, and the first time past it
+        self._edge = -math.inf
         self.wait = Tally()
         self.arrivals = self.served = self.rejected = self.timed_out = self.abandoned = 0
         self.carried_in = 0
@@ -105,15 +124,18 @@ class StationStats:
             busy = self.busy
             if busy:
                 self._area_busy += busy * span
-                width = self._width
-                if width:
-                    intervals = self.busy_intervals
-                    i = int(last / width)
-                    if i == int(now / width) and i < len(intervals):
-                        intervals[i] += busy * span  # the common case: same interval
-                    else:
-                        spread(intervals, width, last, now, busy)
+                if now < self._edge:  # the common case: still in the same interval
+                    self.busy_intervals[self._index] += busy * span
+                elif self._width:
+                    self._spread_busy(last, now, busy)
             self._last = now
+
+    def _spread_busy(self, last: float, now: float, busy: int) -> None:
+        """Add ``busy`` servers over [last, now) to the busy intervals; note now's interval."""
+        width = self._width
+        spread(self.busy_intervals, width, last, now, busy)
+        self._index = index = int(now / width)
+        self._edge = _interval_end(index, width)
 
     @property
     def clock(self) -> float:
@@ -131,7 +153,7 @@ class StationStats:
     def begin(self, arrived: float, now: float) -> None:
         """A request that arrived at ``arrived`` starts service at ``now``."""
         if now == arrived:
-            self.wait.add_zero()
+            self.wait.zeros += 1  # Tally.add_zero, without the call
         else:
             self.wait.add(now - arrived)
             self._advance(now)
