@@ -70,7 +70,7 @@ def test_paired_interval_is_narrower_than_unpaired_with_common_random_numbers():
     assert p50["significant"] and p50["ci_low"] > 0  # slower payment, slower checkout
 
 
-def test_serial_local_workers_and_dask_give_identical_results():
+def test_serial_local_workers_and_dask_give_identical_results(tmp_path):
     distributed = pytest.importorskip("distributed")
     serial = experiment.run_replications(SPIKE, 4, overrides=SMALL, workers=1, progress=False)
     local = experiment.run_replications(SPIKE, 4, overrides=SMALL, workers=2, progress=False)
@@ -82,9 +82,16 @@ def test_serial_local_workers_and_dask_give_identical_results():
         )
         with distributed.Client(cluster) as client:
             pids = set(client.run(os.getpid).values())
+        args = ["run", str(SPIKE), "--set", SMALL[0], "-r", "2", "--no-progress"]
+        on_dask = [*args, "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "d")]
+        command = runner.invoke(app, on_dask)
+        assert command.exit_code == 0, command.output
     assert len(pids) == 2 and os.getpid() not in pids  # really other processes
     assert serial.summaries == local.summaries == dask.summaries
     assert serial.summary == local.summary == dask.summary
+    here = runner.invoke(app, [*args, "--workers", "1", "--out", str(tmp_path / "s")])
+    assert here.exit_code == 0, here.output
+    assert (tmp_path / "d/summary.json").read_text() == (tmp_path / "s/summary.json").read_text()
 
 
 def test_spawned_workers_give_the_same_results(monkeypatch):
