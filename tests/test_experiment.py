@@ -199,27 +199,21 @@ def test_sweep_command_line_errors_name_what_is_wrong(tmp_path):
     assert bad_warmup.exit_code == 2 and "mser5" in bad_warmup.output
 
 
-def _interrupted_sweep(out, workers: int) -> tuple[int, str]:
-    """Start a sweep, press Ctrl-C once a replication has finished; (status, stderr)."""
-    command = [
-        sys.executable,
-        "-m",
-        "simulator",
-        "sweep",
-        str(SPIKE),
-        "--set",
-        "scale=1/40",
-        "--grid",
-        "payment.channels[0].latency_ms.mean=200,300,400,500",
-        "-r",
-        "4",
-        "--workers",
-        str(workers),
-        "--progress",
-        "--out",
-        str(out),
+LATENCIES = [200, 300, 400, 500]
+
+
+def _sweep_command(out, *options: str) -> list[str]:
+    """The CLI sweep the interruption test runs: 4 points x 4 replications, 2 workers."""
+    grid = f"payment.channels[0].latency_ms.mean={','.join(map(str, LATENCIES))}"
+    return [
+        *(sys.executable, "-m", "simulator", "sweep", str(SPIKE), "--set", "scale=1/40"),
+        *("--grid", grid, "-r", "4", "--workers", "2", "--out", str(out), *options),
     ]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, cwd=ROOT)
+
+
+def _interrupted_sweep(out) -> tuple[int, str]:
+    """Start a sweep, press Ctrl-C once a replication has finished; (status, stderr)."""
+    process = subprocess.Popen(_sweep_command(out, "--progress"), stderr=subprocess.PIPE, cwd=ROOT)
     assert process.stderr is not None
     seen = b""
     while not re.search(rb"\b([1-9]\d*)/16 \[", seen):  # the bar shows one finished
@@ -233,9 +227,8 @@ def _interrupted_sweep(out, workers: int) -> tuple[int, str]:
 
 def test_an_interrupted_sweep_keeps_finished_work_and_resumes(tmp_path):
     """Ctrl-C with two worker processes busy: they stop, the finished replications stay."""
-    workers = 2
     out = tmp_path / "sweep"
-    status, stderr = _interrupted_sweep(out, workers)
+    status, stderr = _interrupted_sweep(out)
     assert status == 130, stderr
     message = " ".join(stderr.split())
     assert "interrupted:" in message and "run the same command again to resume" in message
@@ -244,34 +237,13 @@ def test_an_interrupted_sweep_keeps_finished_work_and_resumes(tmp_path):
     assert 1 <= len(finished) < 16
     assert not list(out.glob("points/*/replications/*/summary.json.part"))
     kept = {path: path.stat().st_mtime_ns for path in finished}
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simulator",
-            "sweep",
-            str(SPIKE),
-            "--set",
-            "scale=1/40",
-            "--grid",
-            "payment.channels[0].latency_ms.mean=200,300,400,500",
-            "-r",
-            "4",
-            "--workers",
-            str(workers),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    resumed = subprocess.run(_sweep_command(out), capture_output=True, text=True, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(finished)} of 16 replications already in" in resumed.stderr
     assert {path: path.stat().st_mtime_ns for path in finished} == kept  # not run again
     fresh = experiment.run_sweep(
         SPIKE,
-        {"payment.channels[0].latency_ms.mean": [200, 300, 400, 500]},
+        {"payment.channels[0].latency_ms.mean": LATENCIES},
         4,
         overrides=["scale=1/40"],
         workers=1,
