@@ -264,7 +264,11 @@ def _collect(
     scheduler: Scheduler,
     progress: bool | None,
 ) -> list[Summary]:
-    """Every task's summary, in task order: from disk when finished before, else run."""
+    """Every task's summary, in task order: from disk when finished before, else run.
+
+    Raises:
+        Interrupted: on Ctrl-C, after stopping the workers; what finished is on disk.
+    """
     store = _Store(out)
     summaries: list[Summary | None] = [store.finished(t) for t in tasks]
     todo = [t for t, s in zip(tasks, summaries, strict=True) if s is None]
@@ -342,19 +346,21 @@ class Replications:
         return pd.DataFrame(rows).set_index("kpi")
 
     def result(self) -> SimulationResult:
-        """The KPIs as estimates (means carrying CIs), with replication 0's tables."""
-        tables = self._tables("timeseries"), self._tables("logistics")
-        first = [t[t["replication"] == t["replication"].min()] for t in tables]
+        """The KPIs as estimates (means carrying CIs), with the first replication's tables."""
+        first = self.summaries[:1]
         return SimulationResult(
-            self.scenario, estimates(self.summary), first[0], logistics=first[1]
+            self.scenario,
+            estimates(self.summary),
+            self._tables("timeseries", first),
+            logistics=self._tables("logistics", first),
         )
 
-    def _tables(self, name: str) -> pd.DataFrame:
-        """A per-replication table of every replication, with a ``replication`` column."""
+    def _tables(self, name: str, summaries: list[Summary] | None = None) -> pd.DataFrame:
+        """A per-replication table of the replications, with a ``replication`` column."""
         if self.folder is None:
             raise ValueError("the replications' tables were not kept (no output folder)")
         frames = []
-        for s in self.summaries:
+        for s in self.summaries if summaries is None else summaries:
             path = self.folder / _rep_folder(s["replication"]) / f"{name}.parquet"
             frame = pd.read_parquet(path)
             frame.insert(0, "replication", s["replication"])
@@ -570,8 +576,6 @@ def run_comparison(
     tasks = _tasks(first, seed, replications, "A/", keep)
     tasks += _tasks(second, seed, replications, "B/", keep, start=replications)
     summaries = _collect(tasks, folder, workers, scheduler, progress)
-    if len(summaries) != 2 * replications:
-        raise RuntimeError("some replications did not finish")
     sides = [
         Replications(s, seed, part, None if folder is None else folder / side)
         for s, part, side in (
@@ -745,8 +749,6 @@ def run_sweep(
         prefix = f"points/p{i:03d}/"
         tasks += _tasks(point_scenario, seed, replications, prefix, False, start=len(tasks))
     summaries = _collect(tasks, folder, workers, scheduler, progress)
-    if len(summaries) != len(tasks):
-        raise RuntimeError("some replications did not finish")
     runs = [
         Replications(s, seed, summaries[i * replications : (i + 1) * replications])
         for i, s in enumerate(scenarios)
