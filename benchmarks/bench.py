@@ -40,6 +40,8 @@ PRESET = HERE.parent / "scenarios" / "sale-start-spike.yaml"
 SESSIONS_AT_SCALE_1 = 332334
 BASELINE = HERE.parent / "scenarios" / "baseline.yaml"
 BASELINE_RATE_PER_S = 20.0  # the baseline preset's traffic.baseline_per_s
+WORK_FIGURES = ("cache_hits", "gmv", "on_time_delivery_rate")
+"""Figures besides the outcome counts that both models report and must agree on."""
 
 
 def _child(model: str, scale: float, overrides: list[str], preset: Path = PRESET) -> None:
@@ -59,12 +61,14 @@ def _child(model: str, scale: float, overrides: list[str], preset: Path = PRESET
         wall, cpu = time.perf_counter() - t, time.process_time() - c
         sessions, events = summary["sessions"], summary["run"]["events"]
         outcomes = summary["outcomes"]
+        figures = {name: summary[name] for name in WORK_FIGURES}
     else:
         race = "always" if model == "bare-textbook" else "queued"
         t, c = time.perf_counter(), time.process_time()
         out = bare_simpy.run(scenario, race=race)
         wall, cpu = time.perf_counter() - t, time.process_time() - c
         sessions, events, outcomes = out["sessions"], out["events"], out["outcomes"]
+        figures = {name: out[name] for name in WORK_FIGURES}
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
         json.dumps(
@@ -78,9 +82,25 @@ def _child(model: str, scale: float, overrides: list[str], preset: Path = PRESET
                 "rss_before_run_mb": rss_before_kb / 1024,
                 "peak_rss_mb": peak_kb / 1024,
                 "outcomes": outcomes,
+                "figures": figures,
             }
         )
     )
+
+
+def same_work(full: dict, bare: dict) -> str:
+    """Whether the two runs did the same work: "identical", or what differs.
+
+    The full model has outcomes the bare one does not model (``rate_limited``,
+    ``deposit_forfeited``): those must be zero, and every outcome both have equal, as
+    must the figures of :data:`WORK_FIGURES`.
+    """
+    shared = bare["outcomes"].keys()
+    extra = {k: v for k, v in full["outcomes"].items() if k not in shared and v}
+    differ = [k for k in shared if full["outcomes"].get(k) != bare["outcomes"][k]]
+    differ += [k for k in WORK_FIGURES if full["figures"][k] != bare["figures"][k]]
+    differ += [f"{k} (full only)" for k in extra]
+    return "identical" if not differ else "different: " + ", ".join(differ)
 
 
 def _run_child(model: str, scale: float, overrides: list[str], preset: Path = PRESET) -> dict:
@@ -199,10 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for n in sizes:
         full, bare = best[(n, "full")], best[(n, "bare")]
-        same = "identical" if full["outcomes"] == bare["outcomes"] else "different"
         line = (
             f"N={n:,}: per-session cost full/bare = {rate(bare) / rate(full):.2f}x wall, "
-            f"{rate(bare, 'cpu_s') / rate(full, 'cpu_s'):.2f}x CPU (outcome counts {same})"
+            f"{rate(bare, 'cpu_s') / rate(full, 'cpu_s'):.2f}x CPU "
+            f"(outcome counts, cache hits, GMV and on-time deliveries {same_work(full, bare)})"
         )
         if args.textbook:
             tb = best[(n, "bare-textbook")]

@@ -14,6 +14,7 @@ simulation's hot path.
 from __future__ import annotations
 
 import math
+from math import ceil, log
 
 import numpy as np
 
@@ -64,14 +65,15 @@ class Tally:
             self.zeros += 1
             return
         n = self._n = self._n + 1
-        delta = x - self._mean
-        self._mean += delta / n
-        self._m2 += delta * (x - self._mean)
+        mean = self._mean
+        delta = x - mean
+        self._mean = mean = mean + delta / n
+        self._m2 += delta * (x - mean)
         if x < self._minimum:
             self._minimum = x
         if x > self.maximum:
             self.maximum = x
-        key = math.ceil(math.log(x) * _INV_LOG_GAMMA)
+        key = ceil(log(x) * _INV_LOG_GAMMA)
         buckets = self._buckets
         buckets[key] = buckets.get(key, 0) + 1
 

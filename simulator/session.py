@@ -45,6 +45,7 @@ _ABANDONED = Outcome.ABANDONED
 _ERROR = Outcome.ERROR
 _SOLD_OUT = Outcome.SOLD_OUT
 _PAYMENT_FAILED = Outcome.PAYMENT_FAILED
+_ORDERED = Outcome.ORDERED
 _ENDS_BEFORE_CART = {BOUNCE: Outcome.BOUNCED, BROWSE: Outcome.BROWSED}
 # What a user may refresh: failures of the shop, not of their payment or of stock.
 _REFRESHABLE = frozenset({Outcome.ABANDONED, Outcome.REJECTED, Outcome.RATE_LIMITED, Outcome.ERROR})
@@ -166,12 +167,13 @@ class Shop:
 
     def _ended(self, user: User, process: simpy.Process) -> None:
         outcome = typing.cast(Outcome, process.value)
-        if user.plan == BUY and outcome != Outcome.ORDERED:
+        now = self.env.now
+        if user.plan == BUY and outcome != _ORDERED:
             self.ledger.lose(user, outcome)
             if outcome is _PAYMENT_FAILED and self.service is not None:
-                self.service.payment_failed(self.env.now)
+                self.service.payment_failed(now)
         self.outcomes[outcome] += 1
-        self.outcome_series[outcome].add(self.env.now)
+        self.outcome_series[outcome].add(now)
         self.open_sessions -= 1
         if self.doors_closed and not self.open_sessions:
             self.all_done.succeed()

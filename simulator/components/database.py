@@ -95,20 +95,22 @@ class Instance(Impairable):
             service_s *= self.slowdown
         epoch = self.epoch
         now = env.now
-        stats.arrive(now)
         give_up = now + self.pool_timeout_s
         request = pool.request()
-        if not request.triggered:
+        granted = request.triggered
+        stats.arrive(now, served=granted)
+        start = now
+        if not granted:
             request = yield from wait_for(env, request, min(give_up, deadline))
-        if request is None:
-            by_user = deadline < give_up
-            stats.leave_queue(now, env.now, by_user)
-            if by_user:
-                return _ABANDONED
-            cluster.pool_timeouts.add(env.now)
-            return _ERROR
-        start = env.now
-        stats.begin(now, start)
+            if request is None:
+                by_user = deadline < give_up
+                stats.leave_queue(now, env.now, by_user)
+                if by_user:
+                    return _ABANDONED
+                cluster.pool_timeouts.add(env.now)
+                return _ERROR
+            start = env.now
+            stats.begin(now, start)
         cluster.started.add(start)
         if start != now:
             cluster.pool_wait_s.add(start, start - now)

@@ -195,19 +195,20 @@ class Gateway(Impairable):
             stats.arrivals += 1
             stats.rejected += 1
             return _REJECTED, None
-        stats.arrive(now)
         request = workers.request()
-        if not request.triggered:
+        granted = request.triggered
+        stats.arrive(now, served=granted)
+        if not granted:
             if self.serve_abandoned:
                 request = yield from self._wait_regardless(request, now, deadline)
             else:
                 request = yield from wait_for(env, request, deadline)
-        if request is None:
-            if not self.serve_abandoned:
-                stats.leave_queue(now, env.now, by_user=True)
-            return _ABANDONED, None
+            if request is None:
+                if not self.serve_abandoned:
+                    stats.leave_queue(now, env.now, by_user=True)
+                return _ABANDONED, None
+            stats.begin(now, env.now)
         request.arrived_at = now  # type: ignore[attr-defined]  # SimPy events take attributes
-        stats.begin(now, env.now)
         return None, request
 
     def _admit(

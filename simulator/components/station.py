@@ -38,8 +38,9 @@ def wait_for(env: simpy.Environment, request: Any, until: float) -> Generator[An
 def _interval_end(index: int, width: float) -> float:
     """The first time ``t`` with ``int(t / width) > index``: where interval ``index`` ends.
 
-    Exactly as the division rounds, so that ``t < _interval_end(i, width)`` tells the
-    same as ``int(t / width) <= i`` without dividing.
+    Stepping one float at a time from ``(index + 1) * width`` settles the rounding, so
+    that ``t < _interval_end(i, width)`` tells exactly what ``int(t / width) <= i``
+    would, without dividing.
     """
     end = (index + 1) * width
     while int(end / width) > index:
@@ -123,9 +124,10 @@ class StationStats:
             self._area_inside += self.inside * span
             busy = self.busy
             if busy:
-                self._area_busy += busy * span
+                area = busy * span
+                self._area_busy += area
                 if now < self._edge:  # the common case: still in the same interval
-                    self.busy_intervals[self._index] += busy * span
+                    self.busy_intervals[self._index] += area
                 elif self._width:
                     self._spread_busy(last, now, busy)
             self._last = now
@@ -142,13 +144,19 @@ class StationStats:
         """Time of the last change accounted for."""
         return self._last
 
-    def arrive(self, now: float) -> None:
-        """A request joins the station (queue or service)."""
+    def arrive(self, now: float, served: bool = False) -> None:
+        """A request joins the station (queue or service).
+
+        ``served``: its service begins at once, as :meth:`begin` would record it.
+        """
         self._advance(now)
         self.arrivals += 1
         inside = self.inside = self.inside + 1
         if inside > self.peak_inside:
             self.peak_inside = inside
+        if served:
+            self.wait.zeros += 1
+            self.busy += 1
 
     def begin(self, arrived: float, now: float) -> None:
         """A request that arrived at ``arrived`` starts service at ``now``."""
