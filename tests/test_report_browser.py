@@ -8,6 +8,7 @@ with the reason, except in CI (``CI`` set), where it must run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -61,10 +62,36 @@ def test_report_opens_in_chromium_with_kpis_and_plots(browser, tmp_path):
     outcomes = page.locator("#outcomes tr td:first-child").all_inner_texts()
     assert "ordered" in outcomes and "payment_failed" in outcomes
     figures = page.locator("figure svg").all()
-    assert len(figures) == 5
+    assert len(figures) == 5  # traffic, latency, cache and database, payments, logistics
     for figure in figures:
         box = figure.bounding_box()
         assert box is not None and box["width"] > 100 and box["height"] > 100
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert errors == []
+
+
+def test_replicated_report_shows_intervals(browser, tmp_path):
+    """`run -r 3`: every KPI is a mean with its [low, high] interval, and plots are drawn."""
+    out = tmp_path / "reps"
+    result = CliRunner().invoke(
+        app,
+        ["run", "sale-start-spike", "--set", "scale=1/100", "-r", "3", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((out / "report.html").as_uri())
+    assert "3 replications" in page.locator("body").inner_text()
+    rows = dict(
+        zip(
+            page.locator("#kpis tr td:first-child").all_inner_texts(),
+            page.locator("#kpis tr td:nth-child(2)").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert re.fullmatch(r"[\d,.]+ \[[\d,.]+, [\d,.]+\]", rows["Checkout latency p99 (ms)"])
+    assert re.fullmatch(r"[\d.]+% \[[\d.]+%, [\d.]+%\]", rows["Conversion rate"])
+    assert len(page.locator("figure svg").all()) == 5
     assert errors == []
