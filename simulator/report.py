@@ -9,14 +9,21 @@ from __future__ import annotations
 import html
 import io
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import pandas as pd  # noqa: E402
 
-from simulator.aftersale import delivery_rows
+from simulator.aftersale import delivery_rows  # noqa: E402
+from simulator.plots import (  # noqa: E402
+    plot_cache,
+    plot_latency,
+    plot_logistics,
+    plot_payments,
+    plot_traffic,
+)
 from simulator.result import (  # noqa: E402
     SimulationResult,
     business_rows,
@@ -37,25 +44,12 @@ figure svg { width: 100%; height: auto; }
 """
 
 
-def _svg(fig: plt.Figure) -> str:
+def _svg(fig: Any) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
-
-
-def _plot(ts: pd.DataFrame, columns: list[tuple[str, str]], title: str, ylabel: str) -> str:
-    fig, ax = plt.subplots(figsize=(10, 2.8))
-    for column, label in columns:
-        ax.plot(ts["t_s"] / 60, ts[column], label=label, linewidth=1)
-    ax.set_title(title)
-    ax.set_xlabel("minutes since start")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    if len(columns) > 1:
-        ax.legend(loc="upper right")
-    return _svg(fig)
 
 
 def _rows(result: SimulationResult) -> list[tuple[str, str]]:
@@ -89,7 +83,7 @@ def _rows(result: SimulationResult) -> list[tuple[str, str]]:
 
 def render_report(result: SimulationResult) -> str:
     """The report as an HTML string."""
-    s, ts = result.summary, result.timeseries
+    s = result.summary
     description = result.scenario.description.strip()
     question, _, rest = description.partition("\n")
     kpis = "".join(
@@ -102,18 +96,10 @@ def render_report(result: SimulationResult) -> str:
         f"<td class='num'>{v / sessions:.1%}</td></tr>"
         for k, v in s["outcomes"].items()
     )
-    figures = [
-        _plot(ts, [("arrival_rate_per_s", "arrivals/s")], "Traffic", "sessions/s"),
-        _plot(
-            ts,
-            [(f"checkout_p{q}_ms", f"p{q}") for q in (50, 95, 99)],
-            "Checkout latency",
-            "ms",
-        ),
-        _plot(ts, [("cache_hit_ratio", "hit ratio")], "Cache hit ratio", "fraction"),
-        _plot(ts, [("db_qps", "queries/s")], "Database load", "queries/s"),
-        _plot(ts, [("payment_success_rate", "success")], "Payment success", "fraction"),
-    ]
+    plots = [plot_traffic, plot_latency, plot_cache, plot_payments]
+    if result.logistics is not None and len(result.logistics):
+        plots.append(plot_logistics)
+    figures = [_svg(plot(result).get_figure(root=True)) for plot in plots]
     faults = _faults_section(s["faults"])
     title = html.escape(f"{s['scenario']} — campaign-sim report")
     body = "".join(f"<figure>{svg}</figure>" for svg in figures)

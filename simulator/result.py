@@ -27,6 +27,8 @@ from simulator.recovery import fault_label, recovery
 from simulator.scenario.schema import Scenario
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from simulator.campaign import Campaign
 
 __all__ = [
@@ -59,6 +61,36 @@ class SimulationResult:
     """One row per paid order, when the run was asked to keep them (``keep_orders``)."""
     logistics: pd.DataFrame | None = field(default=None, repr=False)
     """One row per hour to the last delivery: warehouses, tracking, customer service."""
+
+    def plot_traffic(self, ax: Axes | None = None) -> Axes:
+        """Sessions arriving per second and requests shed, faults shaded."""
+        from simulator.plots import plot_traffic
+
+        return plot_traffic(self, ax)
+
+    def plot_latency(self, ax: Axes | None = None) -> Axes:
+        """Checkout latency p50 / p95 / p99 per interval, faults shaded."""
+        from simulator.plots import plot_latency
+
+        return plot_latency(self, ax)
+
+    def plot_cache(self, ax: Axes | None = None) -> Axes:
+        """Cache hit ratio and database queries per second, faults shaded."""
+        from simulator.plots import plot_cache
+
+        return plot_cache(self, ax)
+
+    def plot_payments(self, ax: Axes | None = None) -> Axes:
+        """Payment success rate, overall and per channel, faults shaded."""
+        from simulator.plots import plot_payments
+
+        return plot_payments(self, ax)
+
+    def plot_logistics(self, ax: Axes | None = None) -> Axes:
+        """Warehouse backlogs, deliveries and tracking lag per hour."""
+        from simulator.plots import plot_logistics
+
+        return plot_logistics(self, ax)
 
     def write(self, out_dir: str | Path, report: bool = True) -> Path:
         """Write the summary, the tables and the report; return the folder.
@@ -493,6 +525,9 @@ def _timeseries(campaign: Campaign, end_s: float, money: float) -> pd.DataFrame:
         columns["payment_attempts"] = attempts.astype(np.int64)
         columns["payment_successes"] = successes.astype(np.int64)
         columns["payment_success_rate"] = successes / attempts
+        for channel in campaign.payment:
+            columns[f"payment_attempts_{channel.name}"] = channel.attempts.padded(n).astype(int)
+            columns[f"payment_successes_{channel.name}"] = channel.successes.padded(n).astype(int)
     gateway = campaign.gateway
     if gateway.stats is not None:
         workers = np.array(gateway.stats.servers_by_interval(n))
