@@ -1,10 +1,10 @@
 """Parallel efficiency: replications on 1 worker (serially) and on N local workers.
 
 Runs the same set of replications of a preset twice in this invocation: serially in
-this process, then on ``--workers`` local worker processes (spawned, as
-``campaign-sim run -r``), and reports the wall-time ratio, the speed-up, the parallel
-efficiency (speed-up / workers), whether the results are identical, and each worker's
-peak memory. The spawned workers' start-up (importing the package) is part of the
+this process, then on ``--workers`` local worker processes (started as
+``campaign-sim run -r`` starts them: forked on Linux), and reports the wall-time
+ratio, the speed-up, the parallel efficiency (speed-up / workers), whether the results
+are identical, and each worker's peak memory. The workers' start-up is part of the
 parallel time, as it is for a user.
 
 Usage::

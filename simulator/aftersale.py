@@ -141,6 +141,10 @@ def delivery_rows(summary: dict[str, Any]) -> list[tuple[str, Any, str]]:
     return rows
 
 
-def _pair(q: dict[str, float], keys: tuple[str, str] = ("p50", "p95"), form: str = "{:,.1f}"):
-    """Two figures of a quantile dict, as "a / b"."""
-    return " / ".join("-" if math.isnan(q[k]) else form.format(q[k]) for k in keys)
+def _pair(q: dict[str, Any], keys: tuple[str, str] = ("p50", "p95"), form: str = "{:,.1f}"):
+    """Two figures of a quantile dict, as "a / b" ("-" for none)."""
+    texts = []
+    for k in keys:
+        v = q[k]
+        texts.append("-" if v is None or math.isnan(v) else form.format(v))
+    return " / ".join(texts)

@@ -27,9 +27,10 @@ from rich.text import Text
 
 from simulator.aftersale import delivery_rows
 from simulator.campaign import simulate
-from simulator.estimates import Estimate
+from simulator.estimates import BOOTSTRAP_MIN_N, Estimate
 from simulator.experiment import (
     HEADLINE,
+    ExperimentError,
     Interrupted,
     SchedulerError,
     parse_grid,
@@ -117,7 +118,7 @@ def _experiment(scheduler: str | None, source: str = "") -> Iterator[None]:
     except Interrupted as exc:
         _err.print(str(exc), style="bold yellow", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
-    except SchedulerError as exc:
+    except (SchedulerError, ExperimentError) as exc:
         _err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except ScenarioError as exc:
@@ -197,10 +198,14 @@ def run(
     wall_s = time.perf_counter() - started
     _out.print(kpi_table(runs.result()))
     if runs.scenario.warmup_s:
-        _out.print(f"warm-up deleted: the first {runs.scenario.warmup_s:,.0f} s of each run")
+        _out.print(
+            f"warm-up: station statistics (stations.*: waits, utilisation, number inside) "
+            f"leave out the first {runs.scenario.warmup_s:,.0f} s of each run; the other "
+            f"KPIs cover the whole run"
+        )
     _out.print(
         f"{replications} replications in {wall_s:.1f} s; mean [95% CI] per KPI (Student t; "
-        f"bootstrap for p95/p99/max); results in {folder}/"
+        f"bootstrap for p95/p99/max from {BOOTSTRAP_MIN_N} replications); results in {folder}/"
     )
 
 
@@ -245,7 +250,8 @@ def compare(
     significant = int(table["significant"].sum())
     _out.print(
         f"{significant} of {len(table)} KPIs differ significantly (95% CI of B - A excludes "
-        f"0); every KPI in {folder}/comparison.csv"
+        f"0; each KPI is tested on its own, so among many about 1 in 20 unchanged ones will "
+        f"show as significant by chance); every KPI in {folder}/comparison.csv"
     )
 
 
@@ -349,7 +355,7 @@ def sweep(
     out_table.add_column(kpi, justify="right")
     for row in chosen.to_dict("records"):
         values = [f"{row[p]:g}" if isinstance(row[p], float) else str(row[p]) for p in axes]
-        estimate = Estimate(row["mean"], row["ci_low"], row["ci_high"], row["n"])
+        estimate = Estimate(row["mean"], _number(row["ci_low"]), _number(row["ci_high"]), row["n"])
         out_table.add_row(*values, fmt_kpi(estimate))
     _out.print(out_table)
     _out.print(f"{len(swept.points)} points x {replications} replications; results in {folder}/")

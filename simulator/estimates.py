@@ -40,6 +40,7 @@ __all__ = [
     "estimates",
     "flatten",
     "interval",
+    "method",
     "mser5",
     "welch_interval",
 ]
@@ -48,6 +49,8 @@ LEVEL = 0.95
 """Confidence level of every interval the experiments report."""
 
 _RESAMPLES = 4000
+BOOTSTRAP_MIN_N = 20
+"""Fewest replications for which tail quantiles get a bootstrap interval (see method)."""
 _TAIL = re.compile(r"p9\d*|max")
 _RUN_KEYS = ("seed", "replication", "provenance")  # per-replication, not KPIs
 
@@ -68,6 +71,10 @@ class Estimate(float):
         self = super().__new__(cls, mean)
         self.ci_low, self.ci_high, self.n = ci_low, ci_high, n
         return self
+
+    def __reduce__(self) -> tuple[type, tuple[float, float | None, float | None, int]]:
+        """Pickles (and copies) with its interval."""
+        return Estimate, (float(self), self.ci_low, self.ci_high, self.n)
 
 
 def confidence_interval(
@@ -107,16 +114,26 @@ def is_tail(kpi: str) -> bool:
     return bool(_TAIL.fullmatch(kpi.rsplit(".", 1)[-1]))
 
 
+def method(kpi: str, n: int) -> str:
+    """The interval a KPI gets from ``n`` replications: "bootstrap" or "t".
+
+    Tail quantiles are bootstrapped from :data:`BOOTSTRAP_MIN_N` replications on; with
+    fewer, BCa under-covers badly (about 85% for a nominal 95% at n = 5, 86% at n = 10
+    on skewed values), worse than Student t, so they get t too.
+    """
+    return "bootstrap" if is_tail(kpi) and n >= BOOTSTRAP_MIN_N else "t"
+
+
 def interval(kpi: str, values: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
-    """Mean and confidence interval of a KPI's replication values, by the KPI's method.
+    """Mean and confidence interval of a KPI's replication values, by :func:`method`.
 
     Args:
-        kpi: the KPI's dotted path; tail quantiles are bootstrapped, others Student t.
+        kpi: the KPI's dotted path.
         values: one value per replication (at least 2).
         seed: the experiment's seed; the bootstrap draws from the stream named after the
             KPI, so the interval is reproducible.
     """
-    if is_tail(kpi) and len(values) >= 3:
+    if method(kpi, len(values)) == "bootstrap":
         rng = Streams(seed).generator(f"bootstrap.{kpi}")
         return bootstrap_interval(values, LEVEL, rng)
     return confidence_interval(values, LEVEL)
@@ -160,10 +177,25 @@ def _keys(dicts: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def _merge(path: str, values: list[Any], seed: int) -> Any:
-    if all(isinstance(v, Mapping) for v in values):
+    if any(isinstance(v, Mapping) for v in values) and all(
+        v is None or isinstance(v, Mapping) for v in values
+    ):
+        maps = [v or {} for v in values]
         prefix = f"{path}." if path else ""
-        return {k: _merge(prefix + k, [v.get(k) for v in values], seed) for k in _keys(values)}
+        return {k: _merge(prefix + k, [m.get(k) for m in maps], seed) for k in _keys(maps)}
+    if _same_shape_lists(values):  # e.g. the faults, one entry per fault of the scenario
+        items = zip(*values, strict=True)
+        return [_merge(f"{path}.{i}", list(item), seed) for i, item in enumerate(items)]
     return _leaf(path, values, seed)
+
+
+def _same_shape_lists(values: list[Any]) -> bool:
+    """Lists of mappings, equally long in every replication."""
+    return (
+        all(isinstance(v, list) for v in values)
+        and len({len(v) for v in values}) == 1
+        and all(isinstance(x, Mapping) for v in values for x in v)
+    )
 
 
 def aggregate(summaries: Sequence[Mapping[str, Any]], seed: int) -> dict[str, Any]:
@@ -198,6 +230,8 @@ def estimates(aggregated: Any) -> Any:
             a = aggregated
             return Estimate(a["mean"], a["ci_low"], a["ci_high"], a["n"])
         return {k: estimates(v) for k, v in aggregated.items()}
+    if isinstance(aggregated, list):
+        return [estimates(v) for v in aggregated]
     return aggregated
 
 
@@ -223,15 +257,16 @@ def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
 def difference(kpi: str, a: Sequence[float], b: Sequence[float], seed: int) -> dict[str, Any]:
     """B - A of one KPI over paired replications, with paired and unpaired intervals.
 
-    Pairs where either run has no value (NaN) are dropped. The paired interval is the
+    Pairs where either run has no value (NaN) are dropped, from the means too. The
+    paired interval is the
     KPI's interval on the per-replication differences; the unpaired (Welch) one ignores
     the pairing and shows what common random numbers saved.
     """
     pairs = [(x, y) for x, y in zip(a, b, strict=True) if math.isfinite(x) and math.isfinite(y)]
     row: dict[str, Any] = {
         "kpi": kpi,
-        "a_mean": _mean(a),
-        "b_mean": _mean(b),
+        "a_mean": _mean([x for x, _ in pairs]),
+        "b_mean": _mean([y for _, y in pairs]),
         "difference": math.nan,
         "ci_low": math.nan,
         "ci_high": math.nan,
@@ -285,6 +320,9 @@ def mser5(series: Sequence[float]) -> int:
     sums = np.where(finite, blocks, 0.0).sum(axis=1)
     measured = counts > 0
     means = np.divide(sums, counts, out=np.zeros(k), where=measured)
+    if not measured.any():
+        return 0
+    means[measured] -= means[measured].mean()  # centred: no cancellation on a large offset
     # suffix sums: the batches kept when the first d are deleted, for every d at once
     kept = np.cumsum(measured[::-1])[::-1]
     total = np.cumsum(means[::-1])[::-1]

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.campaign import simulate
-from simulator.estimates import LEVEL, aggregate, difference, estimates, flatten, is_tail, mser5
+from simulator.estimates import LEVEL, aggregate, difference, estimates, flatten, method, mser5
 from simulator.presets import resolve
 from simulator.result import SimulationResult, to_json
 from simulator.scenario.loader import ScenarioError, load_scenario
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Comparison",
+    "ExperimentError",
     "Interrupted",
     "Replications",
     "SchedulerError",
@@ -71,6 +72,13 @@ Summary = dict[str, Any]
 
 MSER_PILOTS = 5
 """Pilot replications whose averaged time series MSER-5 truncates."""
+PILOT_KEYS = 1_000_000
+"""Pilot runs draw from replication keys from here on, apart from the replications."""
+_TABLES = ("timeseries", "logistics")
+
+
+class ExperimentError(ValueError):
+    """An experiment asked for something the scenario cannot give (e.g. a warm-up series)."""
 
 
 class SchedulerError(RuntimeError):
@@ -80,13 +88,15 @@ class SchedulerError(RuntimeError):
 class Interrupted(KeyboardInterrupt):
     """An experiment stopped by Ctrl-C; the message says what was kept and where."""
 
-    def __init__(self, finished: int, total: int, folder: Path | None) -> None:
+    def __init__(
+        self, finished: int, total: int, folder: Path | None, what: str = "replications"
+    ) -> None:
         kept = (
             f"kept in {folder}/; run the same command again to resume"
             if folder is not None
             else "not kept (no output folder)"
         )
-        super().__init__(f"interrupted: {finished} of {total} replications finished, {kept}")
+        super().__init__(f"interrupted: {finished} of {total} {what} finished, {kept}")
 
 
 # --- one replication, wherever it runs -------------------------------------------------
@@ -157,10 +167,11 @@ def _context() -> multiprocessing.context.BaseContext:
 
     Forked workers start at once and need no ``if __name__ == "__main__"`` guard in a
     user's script; but forking a process that runs other threads (a notebook kernel, a
-    Dask client) can deadlock the child, so then workers are spawned: a fresh
-    interpreter that imports the package (a second or two each).
+    Dask client) can deadlock the child, and macOS's system libraries do not survive a
+    fork, so otherwise workers are spawned: a fresh interpreter that imports the package
+    (a second or two each).
     """
-    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+    if sys.platform == "linux" and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
@@ -180,6 +191,7 @@ def _on_dask(tasks: Sequence[Task], scheduler: Scheduler, done: Callable[[Record
     try:
         for future in as_completed(futures):
             done(future.result())
+            future.release()  # the cluster may drop the replication's tables now
     except BaseException:
         client.cancel(futures)
         raise
@@ -208,10 +220,15 @@ class _Store:
         """The task's summary if the folder holds this very replication, else None."""
         if self.root is None:
             return None
-        path = self.root / task.folder / "summary.json"
-        if not path.exists():
+        folder = self.root / task.folder
+        path = folder / "summary.json"
+        tables = [folder / f"{name}.parquet" for name in _TABLES] if task.keep_tables else []
+        if not path.exists() or not all(t.exists() for t in tables):
             return None
-        summary = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:  # cut short by a crash: run it again
+            return None
         made = summary.get("provenance", {})
         same = (
             made.get("seed") == task.seed
@@ -226,6 +243,9 @@ class _Store:
             return
         folder = self.root / record.task.folder
         folder.mkdir(parents=True, exist_ok=True)
+        # another scenario's replication may be here: it stops counting as finished
+        # before its tables are replaced
+        (folder / "summary.json").unlink(missing_ok=True)
         if record.timeseries is not None:
             record.timeseries.to_parquet(folder / "timeseries.parquet", index=False)
         if record.logistics is not None:
@@ -331,7 +351,7 @@ class Replications:
         return frame
 
     def table(self) -> pd.DataFrame:
-        """One row per KPI: mean, 95% CI (Student t, or bootstrap for tail quantiles), n."""
+        """One row per KPI: mean, 95% CI and its method (see estimates.method), n."""
         rows = [
             {
                 "kpi": kpi,
@@ -339,7 +359,7 @@ class Replications:
                 "ci_low": leaf["ci_low"],
                 "ci_high": leaf["ci_high"],
                 "n": leaf["n"],
-                "method": "bootstrap" if is_tail(kpi) else "t",
+                "method": method(kpi, leaf["n"]),
             }
             for kpi, leaf in _leaves(self.summary)
         ]
@@ -415,7 +435,8 @@ def choose_warmup(
 ) -> float:
     """Warm-up by MSER-5: the truncation point of pilot runs' averaged time series.
 
-    The pilots are replications ``0 .. pilots-1`` with no warm-up; their ``series``
+    The pilots are runs with no warm-up on keys of their own (:data:`PILOT_KEYS` on,
+    so the cut is not chosen on the very runs it is applied to); their ``series``
     column is averaged across them interval by interval (which smooths the noise MSER
     would otherwise chase) and truncated by :func:`~simulator.estimates.mser5`.
 
@@ -423,22 +444,30 @@ def choose_warmup(
         The warm-up in seconds (a multiple of the time-series interval).
     """
     pilot = load_scenario(scenario, ["warmup_s=0"])
-    tasks = [Task(r, pilot, seed, r, "", True) for r in range(pilots)]
+    tasks = [Task(r, pilot, seed, PILOT_KEYS + r, "", True) for r in range(pilots)]
     series_by_run: list[np.ndarray] = [np.empty(0)] * pilots
 
     def done(record: Record) -> None:
         assert record.timeseries is not None
         if series not in record.timeseries:
-            raise ValueError(f"the time series has no column {series!r}")
+            raise ExperimentError(f"--warmup-series: the time series has no column {series!r}")
         series_by_run[record.task.index] = record.timeseries[series].to_numpy(float)
 
-    _execute(tasks, _workers(workers), scheduler, done)
+    try:
+        _execute(tasks, _workers(workers), scheduler, done)
+    except KeyboardInterrupt:
+        raise Interrupted(0, pilots, None, what="MSER-5 pilot runs") from None
     length = min(len(s) for s in series_by_run)
     with np.errstate(invalid="ignore"):
         stacked = np.vstack([s[:length] for s in series_by_run])
         finite = np.isfinite(stacked)
         counts = finite.sum(axis=0)
         averaged = np.where(finite, stacked, 0).sum(axis=0) / np.where(counts, counts, np.nan)
+    if not np.isfinite(averaged).any():
+        raise ExperimentError(
+            f"--warmup-series: {series!r} has no values in this scenario (nothing it measures "
+            f"happens); choose a column that does, e.g. a station's utilisation"
+        )
     return mser5(averaged) * scenario.timeseries_interval_s
 
 

@@ -10,11 +10,13 @@ a bootstrap of the wrong statistic) falls outside.
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
 
 from simulator.estimates import (
+    BOOTSTRAP_MIN_N,
     LEVEL,
     Estimate,
     aggregate,
@@ -25,6 +27,7 @@ from simulator.estimates import (
     flatten,
     interval,
     is_tail,
+    method,
     mser5,
     welch_interval,
 )
@@ -59,15 +62,20 @@ def test_bootstrap_interval_covers_a_known_mean():
     assert LEVEL - 0.02 - _band(trials) < covered / trials < LEVEL + _band(trials)
 
 
-def test_tail_quantiles_are_bootstrapped_and_reproducible():
+def test_tail_quantiles_are_bootstrapped_from_enough_replications():
     assert is_tail("checkout_latency_ms.p99") and is_tail("tracking_lag_h.max")
     assert not is_tail("checkout_latency_ms.p50") and not is_tail("orders")
-    skewed = [100.0, 105.0, 98.0, 102.0, 400.0, 101.0]
-    a, b = interval("x.p99", skewed, seed=3), interval("x.p99", skewed, seed=3)
+    few = [100.0, 105.0, 98.0, 102.0, 400.0, 101.0]
+    assert method("x.p99", len(few)) == "t"  # BCa under-covers at small n: t instead
+    assert interval("x.p99", few) == confidence_interval(few)
+    rng = np.random.default_rng(4)
+    many = list(100 + rng.lognormal(0, 1, BOOTSTRAP_MIN_N))
+    assert method("x.p99", len(many)) == "bootstrap" and method("x.p50", len(many)) == "t"
+    a, b = interval("x.p99", many, seed=3), interval("x.p99", many, seed=3)
     assert a == b  # the bootstrap draws from a named stream of the seed
-    t = interval("x.mean", skewed)
-    assert a[0] == t[0] == pytest.approx(np.mean(skewed))
-    assert a[1] > t[1]  # the t interval runs below every value; the bootstrap does not
+    t = confidence_interval(many)
+    assert a[0] == t[0] and a[1:] != t[1:]
+    assert a[2] - a[0] > a[0] - a[1]  # skewed values: the interval reaches further up
     assert bootstrap_interval([5.0, 5.0, 5.0]) == (5.0, 5.0, 5.0)
 
 
@@ -121,11 +129,16 @@ def test_aggregate_gives_each_kpi_its_mean_interval_and_values():
     limit = out["time_to_limit_s"]  # missing in one replication: n counts the others
     assert limit["n"] == 3 and limit["mean"] == 32.0 and limit["values"][0] is None
     assert out["deduction"]["mode"] == "atomic"  # the same text everywhere stays text
-    assert out["faults"] == {"values": [s["faults"] for s in summaries]}
+    fault = out["faults"][0]  # lists of same-shape entries merge entry by entry
+    assert fault["label"] == "f" and fault["recovery_time_s"]["values"] == [5.0, 10.0, 15.0, 20.0]
     assert out["provenance"]["replications"] == [0, 1, 2, 3]
     assert "replication" not in out["provenance"]
     mixed = aggregate([_summary(0, 1, 1.0, "atomic"), _summary(1, 2, 2.0, "lock")], 9)
     assert mixed["deduction"]["mode"] == {"values": ["atomic", "lock"]}
+    gap = [_summary(r, 10, 100.0) for r in range(3)]
+    gap[1]["checkout_latency_ms"] = None  # a whole group missing in one replication
+    p50 = aggregate(gap, 9)["checkout_latency_ms"]["p50"]
+    assert p50["n"] == 2 and p50["values"] == [10.0, None, 12.0]
 
 
 def test_estimates_read_like_a_single_run():
@@ -133,6 +146,12 @@ def test_estimates_read_like_a_single_run():
     orders = out["orders"]
     assert isinstance(orders, Estimate) and orders == 11.0 and orders > 10
     assert orders.ci_low < 11.0 < orders.ci_high and orders.n == 3
+    again = pickle.loads(pickle.dumps(orders))  # e.g. to a worker process and back
+    assert again == orders and (again.ci_low, again.ci_high, again.n) == (
+        orders.ci_low,
+        orders.ci_high,
+        3,
+    )
     assert out["deduction"]["mode"] == "atomic"
 
 
@@ -158,3 +177,6 @@ def test_mser5_deletes_the_transient_and_little_of_a_stationary_series():
     gappy[1000:1500] = np.nan  # intervals with nothing measured
     assert 240 <= mser5(gappy) <= 400
     assert mser5([1.0, 2.0, 3.0]) == 0
+    offset = 1e6 + np.concatenate([np.linspace(0.02, 0.0, 50), np.zeros(950)])
+    offset += rng.normal(0, 1e-3, 1000)  # a large level, tiny noise: no cancellation
+    assert 40 <= mser5(offset) <= 60
