@@ -15,6 +15,7 @@ import pandas as pd
 
 from simulator.components.roster import HOUR_S
 from simulator.components.tracking import BIN_S
+from simulator.estimates import format_estimate
 from simulator.metrics import ratio
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def delivery_rows(summary: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("shipped within 72 h", s["ship_within_72h_rate"], "pct"),
         ("delivery time p50 / p95 (h)", _pair(s["delivery_time_h"]), ""),
     ]
-    peaks = " / ".join(f"{n:,}" for n in s["warehouse_peak_backlog"].values())
+    peaks = " / ".join(format_estimate(n, "{:,.0f}") for n in s["warehouse_peak_backlog"].values())
     rows.append(("warehouse peak backlog (orders)", peaks, ""))
     if s["shipped_from_other_region"]:
         rows.append(("orders shipped from another region", s["shipped_from_other_region"], ""))
@@ -131,7 +132,9 @@ def delivery_rows(summary: dict[str, Any]) -> list[tuple[str, Any, str]]:
         rows.append(("tracking lag p50 / p95 (h)", _pair(s["tracking_lag_h"]), ""))
     wait = s["cs_wait_s"]
     if wait is not None:
-        asked = f"{s['cs_enquiries']:,} / {s['cs_deflected']:,}"
+        asked = " / ".join(
+            format_estimate(s[k], "{:,.0f}") for k in ("cs_enquiries", "cs_deflected")
+        )
         rows += [
             ("CS enquiries / answered by bot", asked, ""),
             ("CS wait mean / p95 (s)", _pair(wait, ("mean", "p95"), "{:,.0f}"), ""),
@@ -146,5 +149,5 @@ def _pair(q: dict[str, Any], keys: tuple[str, str] = ("p50", "p95"), form: str =
     texts = []
     for k in keys:
         v = q[k]
-        texts.append("-" if v is None or math.isnan(v) else form.format(v))
+        texts.append("-" if v is None or math.isnan(v) else format_estimate(v, form))
     return " / ".join(texts)

@@ -39,7 +39,9 @@ __all__ = [
     "difference",
     "estimates",
     "flatten",
+    "format_estimate",
     "interval",
+    "is_kpi",
     "method",
     "mser5",
     "welch_interval",
@@ -150,17 +152,17 @@ def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float
     return diff, diff - half, diff + half
 
 
-def _number(value: Any) -> bool:
+def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _present(value: Any) -> bool:
-    return _number(value) and math.isfinite(value)
+    return _is_number(value) and math.isfinite(value)
 
 
 def _leaf(kpi: str, values: list[Any], seed: int) -> Any:
     """One summary leaf across replications."""
-    if all(v is None or _number(v) for v in values) and any(_present(v) for v in values):
+    if all(v is None or _is_number(v) for v in values) and any(_present(v) for v in values):
         present = [float(v) for v in values if _present(v)]
         low = high = None
         mean = float(np.mean(present))
@@ -223,10 +225,23 @@ def aggregate(summaries: Sequence[Mapping[str, Any]], seed: int) -> dict[str, An
     return out
 
 
+def is_kpi(leaf: Mapping[str, Any]) -> bool:
+    """True for a replicated summary's KPI leaf (mean, CI, n, values)."""
+    return {"mean", "ci_low", "ci_high", "n", "values"} <= leaf.keys()
+
+
+def format_estimate(value: Any, form: str) -> str:
+    """``form.format(value)``, followed by `` [low, high]`` for an :class:`Estimate`."""
+    text = form.format(value)
+    if isinstance(value, Estimate) and value.ci_low is not None:
+        text += f" [{form.format(value.ci_low)}, {form.format(value.ci_high)}]"
+    return text
+
+
 def estimates(aggregated: Any) -> Any:
     """The aggregated summary with each KPI as an :class:`Estimate` (reads like one run)."""
     if isinstance(aggregated, Mapping):
-        if "mean" in aggregated and "values" in aggregated:
+        if is_kpi(aggregated):
             a = aggregated
             return Estimate(a["mean"], a["ci_low"], a["ci_high"], a["n"])
         return {k: estimates(v) for k, v in aggregated.items()}
@@ -247,7 +262,7 @@ def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
         path = f"{prefix}{key}"
         if isinstance(value, Mapping):
             out |= flatten(value, f"{path}.")
-        elif _number(value):
+        elif _is_number(value):
             out[path] = float(value)
         elif value is None:
             out[path] = math.nan

@@ -41,7 +41,16 @@ import numpy as np
 import pandas as pd
 
 from simulator.campaign import simulate
-from simulator.estimates import LEVEL, aggregate, difference, estimates, flatten, method, mser5
+from simulator.estimates import (
+    LEVEL,
+    aggregate,
+    difference,
+    estimates,
+    flatten,
+    is_kpi,
+    method,
+    mser5,
+)
 from simulator.presets import resolve
 from simulator.result import SimulationResult, to_json
 from simulator.scenario.loader import ScenarioError, load_scenario
@@ -410,7 +419,7 @@ def _leaves(aggregated: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[s
     for key, value in aggregated.items():
         if key == "provenance" or not isinstance(value, Mapping):
             continue
-        if "mean" in value and "values" in value:
+        if is_kpi(value):
             yield f"{prefix}{key}", value
         else:
             yield from _leaves(value, f"{prefix}{key}.")
