@@ -124,7 +124,9 @@ def delivery_rows(summary: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("shipped within 72 h", s["ship_within_72h_rate"], "pct"),
         ("delivery time p50 / p95 (h)", _pair(s["delivery_time_h"]), ""),
     ]
-    peaks = " / ".join(format_estimate(n, "{:,.0f}") for n in s["warehouse_peak_backlog"].values())
+    peaks = " / ".join(
+        format_estimate(n, "{:,.0f}".format) for n in s["warehouse_peak_backlog"].values()
+    )
     rows.append(("warehouse peak backlog (orders)", peaks, ""))
     if s["shipped_from_other_region"]:
         rows.append(("orders shipped from another region", s["shipped_from_other_region"], ""))
@@ -133,7 +135,7 @@ def delivery_rows(summary: dict[str, Any]) -> list[tuple[str, Any, str]]:
     wait = s["cs_wait_s"]
     if wait is not None:
         asked = " / ".join(
-            format_estimate(s[k], "{:,.0f}") for k in ("cs_enquiries", "cs_deflected")
+            format_estimate(s[k], "{:,.0f}".format) for k in ("cs_enquiries", "cs_deflected")
         )
         rows += [
             ("CS enquiries / answered by bot", asked, ""),
@@ -149,5 +151,5 @@ def _pair(q: dict[str, Any], keys: tuple[str, str] = ("p50", "p95"), form: str =
     texts = []
     for k in keys:
         v = q[k]
-        texts.append("-" if v is None or math.isnan(v) else format_estimate(v, form))
+        texts.append("-" if v is None or math.isnan(v) else format_estimate(v, form.format))
     return " / ".join(texts)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -230,11 +230,11 @@ def is_kpi(leaf: Mapping[str, Any]) -> bool:
     return {"mean", "ci_low", "ci_high", "n", "values"} <= leaf.keys()
 
 
-def format_estimate(value: Any, form: str) -> str:
-    """``form.format(value)``, followed by `` [low, high]`` for an :class:`Estimate`."""
-    text = form.format(value)
+def format_estimate(value: Any, form: Callable[[Any], str]) -> str:
+    """``form(value)``, followed by `` [low, high]`` for an :class:`Estimate` with a CI."""
+    text = form(value)
     if isinstance(value, Estimate) and value.ci_low is not None:
-        text += f" [{form.format(value.ci_low)}, {form.format(value.ci_high)}]"
+        text += f" [{form(value.ci_low)}, {form(value.ci_high)}]"
     return text
 
 

@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -467,11 +468,10 @@ def choose_warmup(
     except KeyboardInterrupt:
         raise Interrupted(0, pilots, None, what="MSER-5 pilot runs") from None
     length = min(len(s) for s in series_by_run)
-    with np.errstate(invalid="ignore"):
-        stacked = np.vstack([s[:length] for s in series_by_run])
-        finite = np.isfinite(stacked)
-        counts = finite.sum(axis=0)
-        averaged = np.where(finite, stacked, 0).sum(axis=0) / np.where(counts, counts, np.nan)
+    stacked = np.vstack([s[:length] for s in series_by_run])
+    with warnings.catch_warnings():  # intervals no pilot measured stay NaN, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        averaged = np.nanmean(stacked, axis=0)
     if not np.isfinite(averaged).any():
         raise ExperimentError(
             f"--warmup-series: {series!r} has no values in this scenario (nothing it measures "

@@ -54,28 +54,21 @@ def _svg(fig: Any) -> str:
 
 def _rows(result: SimulationResult) -> list[tuple[str, str]]:
     s = result.summary
-
-    def pct(v: float | None) -> str:
-        return fmt_kpi(v, "pct")
-
-    def num(v: float | None, digits: int = 1) -> str:
-        return fmt_kpi(v, "cny" if digits == 0 else "")
-
     lat = s["checkout_latency_ms"]
     return [
         ("Sessions", fmt_kpi(s["sessions"])),
         ("Orders", fmt_kpi(s["orders"])),
-        ("GMV (CNY)", num(s["gmv"], 0)),
-        ("AOV (CNY)", num(s["aov"], 0)),
-        ("Conversion rate", pct(s["conversion_rate"])),
+        ("GMV (CNY)", fmt_kpi(s["gmv"], "cny")),
+        ("AOV (CNY)", fmt_kpi(s["aov"], "cny")),
+        ("Conversion rate", fmt_kpi(s["conversion_rate"], "pct")),
         *((name, fmt_kpi(value, kind)) for name, value, kind in business_rows(s)),
-        ("Checkout latency p50 (ms)", num(lat["p50"])),
-        ("Checkout latency p95 (ms)", num(lat["p95"])),
-        ("Checkout latency p99 (ms)", num(lat["p99"])),
-        ("Cache hit ratio", pct(s["cache_hit_ratio"])),
-        ("DB peak QPS", num(s["db_peak_qps"])),
+        ("Checkout latency p50 (ms)", fmt_kpi(lat["p50"])),
+        ("Checkout latency p95 (ms)", fmt_kpi(lat["p95"])),
+        ("Checkout latency p99 (ms)", fmt_kpi(lat["p99"])),
+        ("Cache hit ratio", fmt_kpi(s["cache_hit_ratio"], "pct")),
+        ("DB peak QPS", fmt_kpi(s["db_peak_qps"])),
         ("DB pool timeouts", fmt_kpi(s["db_pool_timeouts"])),
-        ("Payment success rate", pct(s["payment_success_rate"])),
+        ("Payment success rate", fmt_kpi(s["payment_success_rate"], "pct")),
         *((name.capitalize(), fmt_kpi(value, kind)) for name, value, kind in delivery_rows(s)),
         *((name, fmt_kpi(value)) for name, value in protection_rows(s)),
     ]

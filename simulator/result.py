@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.aftersale import fulfilment_figures, logistics_table
-from simulator.estimates import Estimate
+from simulator.estimates import format_estimate
 from simulator.metrics import ratio
 from simulator.outcomes import Outcome
 from simulator.recovery import fault_label, recovery
@@ -395,10 +395,7 @@ def fmt_kpi(value: Any, kind: str = "") -> str:
     A replicated KPI (an :class:`~simulator.estimates.Estimate`) prints as its mean
     followed by its confidence interval, ``mean [low, high]``.
     """
-    if isinstance(value, Estimate) and value.ci_low is not None:
-        low, high = _fmt(value.ci_low, kind), _fmt(value.ci_high, kind)
-        return f"{_fmt(value, kind)} [{low}, {high}]"
-    return _fmt(value, kind)
+    return format_estimate(value, lambda v: _fmt(v, kind))
 
 
 def _fmt(value: Any, kind: str) -> str:
