@@ -268,7 +268,7 @@ def comparison_table(
     for column in ("A", "B", "B - A", "95% CI", "sig."):
         out.add_column(column, justify="right", no_wrap=True)
     for kpi in kpis:
-        row = table.loc[kpi]
+        row = table.loc[kpi].to_dict()
         kind = _kind(kpi)
         low, high = (fmt_kpi(_number(row[k]), kind) for k in ("ci_low", "ci_high"))
         out.add_row(
