@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import json
-import math
 import sys
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from rich.text import Text
 
 from simulator.aftersale import delivery_rows
 from simulator.campaign import simulate
-from simulator.estimates import BOOTSTRAP_MIN_N, Estimate
+from simulator.estimates import BOOTSTRAP_MIN_N, table_estimate
 from simulator.experiment import (
     HEADLINE,
     ExperimentError,
@@ -39,7 +38,14 @@ from simulator.experiment import (
     run_sweep,
 )
 from simulator.presets import presets, resolve
-from simulator.result import SimulationResult, business_rows, fmt_kpi, protection_rows
+from simulator.result import (
+    SimulationResult,
+    business_rows,
+    difference_cells,
+    fmt_kpi,
+    kpi_kind,
+    protection_rows,
+)
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
 
@@ -229,7 +235,8 @@ def compare(
     """Compare two scenarios with common random numbers: B - A per KPI with its 95% CI.
 
     Both run on the same stream keys, so the differences are paired and their intervals
-    narrow. Writes OUT/comparison.csv and .parquet, and each side's runs in OUT/A, OUT/B.
+    narrow. Writes OUT/comparison.csv and .parquet, OUT/report.html (A and B side by
+    side with the differences), and each side's runs in OUT/A, OUT/B.
     """
     first, second = _load(a, set_), _load(b, set_)
     folder = out or Path("runs") / f"compare-{first.name}-vs-{second.name}"
@@ -251,7 +258,8 @@ def compare(
     _out.print(
         f"{significant} of {len(table)} KPIs differ significantly (95% CI of B - A excludes "
         f"0; each KPI is tested on its own, so among many about 1 in 20 unchanged ones will "
-        f"show as significant by chance); every KPI in {folder}/comparison.csv"
+        f"show as significant by chance); every KPI in {folder}/comparison.csv, the "
+        f"report in {folder}/report.html"
     )
 
 
@@ -269,30 +277,8 @@ def comparison_table(
         out.add_column(column, justify="right", no_wrap=True)
     for kpi in kpis:
         row = table.loc[kpi].to_dict()
-        kind = _kind(kpi)
-        low, high = (fmt_kpi(_number(row[k]), kind) for k in ("ci_low", "ci_high"))
-        out.add_row(
-            kpi,
-            fmt_kpi(_number(row["a_mean"]), kind),
-            fmt_kpi(_number(row["b_mean"]), kind),
-            fmt_kpi(_number(row["difference"]), kind),
-            f"[{low}, {high}]",
-            "yes" if row["significant"] else "",
-        )
+        out.add_row(kpi, *difference_cells(row, kpi_kind(kpi)), "yes" if row["significant"] else "")
     return out
-
-
-def _kind(kpi: str) -> str:
-    """How a KPI prints, from its name: fractions as %, money in whole yuan."""
-    if kpi.endswith(("rate", "ratio")):
-        return "pct"
-    if any(word in kpi for word in ("gmv", "margin", "cost", "cny", "refunds")):
-        return "cny"
-    return ""
-
-
-def _number(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 @app.command()
@@ -319,7 +305,8 @@ def sweep(
     """Run every combination of the grid's values, replicated.
 
     Writes OUT/results.parquet and .csv (one row per point x replication x KPI),
-    OUT/summary.parquet and .csv (per point and KPI: mean and 95% CI) and OUT/sweep.png.
+    OUT/summary.parquet and .csv (per point and KPI: mean and 95% CI), OUT/sweep.png and
+    OUT/report.html (the KPIs against the grid, every point's figures).
     """
     try:
         axes = parse_grid(grid)
@@ -355,8 +342,7 @@ def sweep(
     out_table.add_column(kpi, justify="right")
     for row in chosen.to_dict("records"):
         values = [f"{row[p]:g}" if isinstance(row[p], float) else str(row[p]) for p in axes]
-        estimate = Estimate(row["mean"], _number(row["ci_low"]), _number(row["ci_high"]), row["n"])
-        out_table.add_row(*values, fmt_kpi(estimate))
+        out_table.add_row(*values, fmt_kpi(table_estimate(row)))
     _out.print(out_table)
     _out.print(f"{len(swept.points)} points x {replications} replications; results in {folder}/")
 

@@ -79,6 +79,15 @@ class Estimate(float):
         return Estimate, (float(self), self.ci_low, self.ci_high, self.n)
 
 
+def table_estimate(row: Mapping[Any, Any]) -> Estimate:
+    """A table row's ``mean``, ``ci_low``, ``ci_high`` and ``n`` as an Estimate.
+
+    A NaN bound (a KPI with fewer than 2 values) becomes no interval.
+    """
+    low, high = (row[k] if math.isfinite(row[k]) else None for k in ("ci_low", "ci_high"))
+    return Estimate(row["mean"], low, high, int(row["n"]))
+
+
 def confidence_interval(
     values: Sequence[float] | np.ndarray, level: float = LEVEL
 ) -> tuple[float, float, float]:

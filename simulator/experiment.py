@@ -572,13 +572,17 @@ class Comparison:
         """Per KPI: A and B means, B - A with its paired 95% CI, significance, Welch CI."""
         return self._table.copy()
 
-    def write(self, out: Path) -> Path:
-        """Write ``comparison.csv`` / ``.parquet`` and each side's replicated summary."""
+    def write(self, out: Path, report: bool = True) -> Path:
+        """Write ``comparison.csv`` / ``.parquet``, each side's summary and ``report.html``."""
         out.mkdir(parents=True, exist_ok=True)
         for side, runs in (("A", self.a), ("B", self.b)):
             runs.write(out / side, report=False)
         self._table.to_csv(out / "comparison.csv")
         self._table.to_parquet(out / "comparison.parquet")
+        if report:
+            from simulator.report import render_comparison
+
+            (out / "report.html").write_text(render_comparison(self), encoding="utf-8")
         return out
 
 
@@ -730,19 +734,28 @@ class Sweep:
         fig.tight_layout()
         return fig
 
-    def write(self, out: Path, kpi: str | None = "checkout_latency_ms.p99") -> Path:
-        """Write ``results`` and ``summary`` tables (Parquet, CSV) and ``kpi``'s ``sweep.png``."""
+    def write(
+        self, out: Path, kpi: str | None = "checkout_latency_ms.p99", report: bool = True
+    ) -> Path:
+        """Write the ``results`` and ``summary`` tables, ``sweep.png`` and ``report.html``.
+
+        The tables are Parquet and CSV; ``sweep.png`` plots ``kpi``; the report shows
+        ``kpi`` first, then the headline KPIs the runs have.
+        """
         import matplotlib.pyplot as plt
 
         out.mkdir(parents=True, exist_ok=True)
         for name, frame in (("results", self.results()), ("summary", self.table())):
             frame.to_parquet(out / f"{name}.parquet", index=False)
             frame.to_csv(out / f"{name}.csv", index=False)
-        if kpi is None:
-            return out
-        fig = self.plot(kpi)
-        fig.savefig(out / "sweep.png", dpi=120)
-        plt.close(fig)
+        if kpi is not None:
+            fig = self.plot(kpi)
+            fig.savefig(out / "sweep.png", dpi=120)
+            plt.close(fig)
+        if report:
+            from simulator.report import render_sweep
+
+            (out / "report.html").write_text(render_sweep(self, kpi), encoding="utf-8")
         return out
 
 

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import html
 import io
+import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import pandas as pd  # noqa: E402
 
 from simulator.aftersale import delivery_rows  # noqa: E402
+from simulator.estimates import table_estimate  # noqa: E402
+from simulator.experiment import HEADLINE  # noqa: E402
 from simulator.plots import (  # noqa: E402
     plot_cache,
     plot_latency,
@@ -27,20 +32,31 @@ from simulator.plots import (  # noqa: E402
 from simulator.result import (  # noqa: E402
     SimulationResult,
     business_rows,
+    difference_cells,
     fmt_kpi,
+    kpi_kind,
     protection_rows,
 )
 
-__all__ = ["render_report", "write_report"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from simulator.experiment import Comparison, Sweep
+    from simulator.scenario.schema import Scenario
+
+__all__ = ["render_comparison", "render_report", "render_sweep", "write_report"]
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; color: #222; }
 h1 { margin-bottom: 0.2rem; } .question { font-size: 1.2rem; color: #444; }
 pre.assumptions { white-space: pre-wrap; background: #f6f6f6; padding: 0.8rem; }
 table { border-collapse: collapse; margin: 1rem 0; } td, th { padding: 0.2rem 0.8rem; }
-th { text-align: left; border-bottom: 1px solid #999; } td.num { text-align: right; }
+th { text-align: left; border-bottom: 1px solid #999; }
+td.num { text-align: right; white-space: nowrap; } .wide { overflow-x: auto; }
 tr:nth-child(even) { background: #fafafa; } figure { margin: 1rem 0; }
 figure svg { width: 100%; height: auto; }
+.sides, .figures { display: grid; grid-template-columns: 1fr 1fr; gap: 0 2rem; }
+details { margin: 0.5rem 0 1rem; }
 """
 
 
@@ -77,41 +93,59 @@ def _rows(result: SimulationResult) -> list[tuple[str, str]]:
 def render_report(result: SimulationResult) -> str:
     """The report as an HTML string."""
     s = result.summary
-    description = result.scenario.description.strip()
-    question, _, rest = description.partition("\n")
     kpis = "".join(
         f"<tr><td>{html.escape(k)}</td><td class='num'>{html.escape(v)}</td></tr>"
         for k, v in _rows(result)
     )
     sessions = s["sessions"] or 1
     outcomes = "".join(
-        f"<tr><td>{html.escape(k)}</td><td class='num'>{v:,}</td>"
+        f"<tr><td>{html.escape(k)}</td><td class='num'>{fmt_kpi(v)}</td>"
         f"<td class='num'>{v / sessions:.1%}</td></tr>"
         for k, v in s["outcomes"].items()
     )
-    plots = [plot_traffic, plot_latency, plot_cache, plot_payments]
-    if result.logistics is not None and len(result.logistics):
-        plots.append(plot_logistics)
-    figures = [_svg(plot(result).get_figure(root=True)) for plot in plots]
-    faults = _faults_section(s["faults"])
-    title = html.escape(f"{s['scenario']} — campaign-sim report")
-    body = "".join(f"<figure>{svg}</figure>" for svg in figures)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>{_CSS}</style></head>
-<body>
-<h1>{html.escape(s["scenario"])}</h1>
-<p class="question">{html.escape(question)}</p>
-<pre class="assumptions">{html.escape(rest.strip())}</pre>
+    figures = "".join(
+        f"<figure>{_svg(plot(result).get_figure(root=True))}</figure>" for plot in _plots(result)
+    )
+    return _page(
+        f"{s['scenario']} — campaign-sim report",
+        f"""<h1>{html.escape(s["scenario"])}</h1>
+{_question(result.scenario)}
 <p>{_provenance(s)}</p>
 <h2>Key figures</h2>
 <table id="kpis"><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
 <h2>How sessions ended</h2>
 <table id="outcomes"><tr><th>outcome</th><th>sessions</th><th>share</th></tr>{outcomes}</table>
-{faults}<h2>Over time</h2>
+{_faults_section(s["faults"])}<h2>Over time</h2>
+{figures}""",
+    )
+
+
+def _page(title: str, body: str) -> str:
+    """A whole self-contained page: inline CSS, no scripts, nothing fetched."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_CSS}</style></head>
+<body>
 {body}
 </body></html>
 """
+
+
+def _question(scenario: Scenario) -> str:
+    """The scenario's question (its description's first line) and its assumptions."""
+    question, _, rest = scenario.description.strip().partition("\n")
+    return (
+        f'<p class="question">{html.escape(question)}</p>\n'
+        f'<pre class="assumptions">{html.escape(rest.strip())}</pre>'
+    )
+
+
+def _plots(result: SimulationResult) -> list[Callable[..., Axes]]:
+    """The time plots this run has the components for."""
+    plots = [plot_traffic, plot_latency, plot_cache, plot_payments]
+    if result.logistics is not None and len(result.logistics):
+        plots.append(plot_logistics)
+    return plots
 
 
 def _provenance(s: dict) -> str:
@@ -124,7 +158,7 @@ def _provenance(s: dict) -> str:
     return f"Seed {s['seed']}, replication {s['replication']}."
 
 
-def _faults_section(faults: list[dict]) -> str:
+def _faults_section(faults: list[dict], title: str = "Fault timeline") -> str:
     """The fault timeline as a table, with each fault's recovery time; empty without faults."""
     if not faults:
         return ""
@@ -141,10 +175,136 @@ def _faults_section(faults: list[dict]) -> str:
         for f in sorted(faults, key=lambda f: f["at_s"])
     )
     return (
-        "<h2>Fault timeline</h2>\n<table id='faults'><tr><th>fault</th><th>target</th>"
+        f"<h2>{html.escape(title)}</h2>\n<table class='faults'><tr><th>fault</th><th>target</th>"
         "<th>at (s)</th><th>lasting (s)</th><th>recovery (s)</th></tr>"
         f"{rows}</table>\n"
     )
+
+
+def render_comparison(comparison: Comparison) -> str:
+    """A and B side by side: their questions, B - A per KPI with its paired CI, plots."""
+    a, b = comparison.a.result(), comparison.b.result()
+    sa, sb = a.summary, b.summary
+    table = comparison.table()
+    headline = [k for k in HEADLINE if k in table.index]
+    outcomes = "".join(
+        f"<tr><td>{html.escape(k)}</td>{_count_cells(sa, k)}{_count_cells(sb, k)}</tr>"
+        for k in dict.fromkeys([*sa["outcomes"], *sb["outcomes"]])
+    )
+    sides = "".join(
+        f"<div><h2>{side}: {html.escape(r.summary['scenario'])}</h2>{_question(r.scenario)}</div>"
+        for side, r in (("A", a), ("B", b))
+    )
+    pairs = [p for p in _plots(a) if p in _plots(b)]
+    figures = "".join(f"<figure>{_pair_figure(plot, a, b)}</figure>" for plot in pairs)
+    faults = _faults_section(sa["faults"], "Faults of A") + _faults_section(
+        sb["faults"], "Faults of B"
+    )
+    return _page(
+        f"{sa['scenario']} vs {sb['scenario']} — campaign-sim comparison",
+        f"""<h1>A: {html.escape(sa["scenario"])} vs B: {html.escape(sb["scenario"])}</h1>
+<p>Seed {sa["seed"]}, {sa["replications"]} replications of each on common random numbers:
+replication r of A and of B draw from the same streams, so B - A is paired. Each difference
+has its 95% confidence interval; it is significant when the interval excludes 0. The plots
+show replication 0 of each, on shared axes.</p>
+<div class="sides">{sides}</div>
+<h2>Key figures: B - A</h2>
+{_difference_table("kpis", table, headline)}
+<details><summary>All {len(table)} KPIs</summary>
+{_difference_table("all-kpis", table, list(table.index))}</details>
+<h2>How sessions ended</h2>
+<table id="outcomes"><tr><th>outcome</th><th>A sessions</th><th>A share</th>
+<th>B sessions</th><th>B share</th></tr>{outcomes}</table>
+{faults}<h2>Over time</h2>
+{figures}""",
+    )
+
+
+def _difference_table(table_id: str, table: pd.DataFrame, kpis: list[str]) -> str:
+    rows = []
+    for kpi in kpis:
+        row = table.loc[kpi].to_dict()
+        cells = "".join(
+            f"<td class='num'>{html.escape(c)}</td>" for c in difference_cells(row, kpi_kind(kpi))
+        )
+        relative = row["relative"]
+        rows.append(
+            f"<tr><td>{html.escape(kpi)}</td>{cells}"
+            f"<td class='num'>{f'{relative:+.1%}' if math.isfinite(relative) else '-'}</td>"
+            f"<td>{'yes' if row['significant'] else ''}</td></tr>"
+        )
+    return (
+        f"<table id='{table_id}'><tr><th>KPI</th><th>A</th><th>B</th><th>B - A</th>"
+        f"<th>95% CI</th><th>relative</th><th>significant</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _count_cells(summary: dict, outcome: str) -> str:
+    count = summary["outcomes"].get(outcome, 0)
+    share = count / (summary["sessions"] or 1)
+    return f"<td class='num'>{fmt_kpi(count)}</td><td class='num'>{share:.1%}</td>"
+
+
+def _pair_figure(plot: Callable[..., Axes], a: SimulationResult, b: SimulationResult) -> str:
+    """One plot of A and of B side by side, sharing the y axis."""
+    fig, axes = plt.subplots(1, 2, figsize=(15, 3), sharey=True)
+    for ax, result, side in zip(axes, (a, b), "AB", strict=True):
+        plot(result, ax=ax)
+        ax.set_title(f"{side}: {ax.get_title()}")
+    fig.tight_layout()
+    return _svg(fig)
+
+
+SWEEP_KPIS = (
+    "checkout_latency_ms.p99",
+    "conversion_rate",
+    "gmv",
+    "payment_success_rate",
+    "lost_gmv_total",
+)
+"""KPIs a sweep's report shows besides the chosen one (those the runs have)."""
+
+
+def render_sweep(sweep: Sweep, kpi: str | None = None) -> str:
+    """The grid, a plot per KPI against the first swept field, and each point's KPIs."""
+    scenario = sweep.runs[0].scenario
+    table = sweep.table()
+    present = set(table["kpi"])
+    chosen = [kpi] if kpi else []
+    shown = [k for k in dict.fromkeys([*chosen, *SWEEP_KPIS]) if k in present]
+    figures = "".join(f"<figure>{_svg(sweep.plot(k))}</figure>" for k in shown)
+    paths = list(sweep.grid)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["point", *paths, *shown])
+    rows = []
+    for point, frame in table.groupby("point", sort=True):
+        by_kpi = frame.set_index("kpi")
+        values = [str(point), *(_grid_value(frame[p].iloc[0]) for p in paths)]
+        values += [fmt_kpi(table_estimate(by_kpi.loc[k].to_dict()), kpi_kind(k)) for k in shown]
+        rows.append(
+            "<tr>" + "".join(f"<td class='num'>{html.escape(v)}</td>" for v in values) + "</tr>"
+        )
+    grid = "; ".join(
+        f"{html.escape(p)} = {html.escape(', '.join(_grid_value(v) for v in vs))}"
+        for p, vs in sweep.grid.items()
+    )
+    replications = len(sweep.runs[0].summaries)
+    return _page(
+        f"sweep of {scenario.name} — campaign-sim report",
+        f"""<h1>Sweep of {html.escape(scenario.name)}</h1>
+{_question(scenario)}
+<p>Full factorial grid of {len(sweep.points)} points: {grid}. Seed {sweep.runs[0].seed},
+{replications} replications per point on common random numbers (every point draws from the
+same streams), so differences between points are paired. Each figure is the mean with its
+95% confidence interval.</p>
+<h2>KPIs against {html.escape(paths[0])}</h2>
+<div class="figures">{figures}</div>
+<h2>Every point</h2>
+<div class="wide"><table id="points"><tr>{head}</tr>{"".join(rows)}</table></div>""",
+    )
+
+
+def _grid_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def write_report(result: SimulationResult, path: str | Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
 __all__ = [
     "SimulationResult",
     "business_rows",
+    "difference_cells",
     "fmt_kpi",
+    "kpi_kind",
     "protection_rows",
     "summarise",
     "to_json",
@@ -396,6 +399,33 @@ def fmt_kpi(value: Any, kind: str = "") -> str:
     followed by its confidence interval, ``mean [low, high]``.
     """
     return format_estimate(value, lambda v: _fmt(v, kind))
+
+
+def kpi_kind(kpi: str) -> str:
+    """How a KPI prints, from its dotted name: fractions as "pct", money as "cny"."""
+    if kpi.endswith(("rate", "ratio")):
+        return "pct"
+    if any(word in kpi for word in ("gmv", "margin", "cost", "cny", "refunds")):
+        return "cny"
+    return ""
+
+
+def difference_cells(row: Mapping[Any, Any], kind: str) -> tuple[str, str, str, str]:
+    """A comparison row (see ``estimates.difference``) as printed: A, B, B - A, [low, high].
+
+    Missing values (NaN) print as "-".
+    """
+
+    def cell(key: str) -> str:
+        value = row[key]
+        return fmt_kpi(value if math.isfinite(value) else None, kind)
+
+    return (
+        cell("a_mean"),
+        cell("b_mean"),
+        cell("difference"),
+        f"[{cell('ci_low')}, {cell('ci_high')}]",
+    )
 
 
 def _fmt(value: Any, kind: str) -> str:

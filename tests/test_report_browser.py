@@ -95,3 +95,85 @@ def test_replicated_report_shows_intervals(browser, tmp_path):
     assert re.fullmatch(r"[\d.]+% \[[\d.]+%, [\d.]+%\]", rows["Conversion rate"])
     assert len(page.locator("figure svg").all()) == 5
     assert errors == []
+
+
+def _open(browser, path):
+    """A page showing ``path``, and the list its console and page errors go to."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    return page, errors
+
+
+def _plots_drawn(page, count):
+    figures = page.locator("figure svg").all()
+    assert len(figures) == count
+    for figure in figures:
+        box = figure.bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 100
+
+
+def test_compare_report_shows_both_sides_and_the_differences(browser, tmp_path):
+    """`compare`: both questions (escaped), B - A with its CI per KPI, paired plots."""
+    out = tmp_path / "cmp"
+    mark = "<b>not bold</b> & more"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("compare", "payment-channel-no-failover", "payment-channel-failover"),
+            *("--set", "scale=1/100", "--set", f"description=Which is better? {mark}"),
+            *("-r", "3", "--workers", "1", "--no-progress", "--out", str(out)),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    page, errors = _open(browser, out / "report.html")
+    assert "payment-channel-no-failover vs payment-channel-failover" in page.title()
+    sides = page.locator(".sides > div").all_inner_texts()
+    assert len(sides) == 2 and all(mark in side for side in sides)
+    header = page.locator("#kpis th").all_inner_texts()
+    assert header[:5] == ["KPI", "A", "B", "B - A", "95% CI"]
+    rows = {
+        cells[0]: cells
+        for cells in (
+            row.locator("td").all_inner_texts() for row in page.locator("#kpis tr").all()[1:]
+        )
+    }
+    kpi, a, b, diff, ci, _, significant = rows["payment_success_rate"]
+    assert re.fullmatch(r"-?[\d.]+% \[-?[\d.]+%, -?[\d.]+%\]", f"{diff} {ci}")
+    assert float(b.rstrip("%")) > float(a.rstrip("%")) and significant == "yes"
+    assert rows["sessions"][3] == "0.0"  # common random numbers: the same users on both sides
+    assert page.locator("#all-kpis tr").count() > len(rows)
+    assert page.locator("text=Faults of A").count() == 1
+    _plots_drawn(page, 5)  # each with A and B side by side
+    assert errors == []
+
+
+def test_sweep_report_shows_each_point_and_the_kpis_against_the_grid(browser, tmp_path):
+    """`sweep`: one row per grid point with its KPIs' intervals, a plot per KPI."""
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("sweep", "sale-start-spike", "--set", "scale=1/100"),
+            *("--grid", "payment.channels[0].timeout_ms=500,3000", "--kpi", "conversion_rate"),
+            *("-r", "2", "--workers", "1", "--no-progress", "--out", str(out)),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    page, errors = _open(browser, out / "report.html")
+    assert "sweep of sale-start-spike" in page.title()
+    assert "2 points" in page.locator("body").inner_text()
+    header = page.locator("#points th").all_inner_texts()
+    assert header[:4] == [
+        "point",
+        "payment.channels[0].timeout_ms",
+        "conversion_rate",
+        "checkout_latency_ms.p99",
+    ]
+    points = [row.locator("td").all_inner_texts() for row in page.locator("#points tr").all()[1:]]
+    assert [p[1] for p in points] == ["500", "3000"]
+    assert all(re.fullmatch(r"[\d.]+% \[[\d.]+%, [\d.]+%\]", p[2]) for p in points)
+    _plots_drawn(page, len(header) - 2)
+    assert errors == []
