@@ -52,7 +52,8 @@ h1 { margin-bottom: 0.2rem; } .question { font-size: 1.2rem; color: #444; }
 pre.assumptions { white-space: pre-wrap; background: #f6f6f6; padding: 0.8rem; }
 table { border-collapse: collapse; margin: 1rem 0; } td, th { padding: 0.2rem 0.8rem; }
 th { text-align: left; border-bottom: 1px solid #999; }
-td.num { text-align: right; white-space: nowrap; } .wide { overflow-x: auto; }
+td.num { text-align: right; white-space: nowrap; } td.part { padding-left: 2rem; }
+.wide { overflow-x: auto; }
 tr:nth-child(even) { background: #fafafa; } figure { margin: 1rem 0; }
 figure svg { width: 100%; height: auto; }
 .sides, .figures { display: grid; grid-template-columns: 1fr 1fr; gap: 0 2rem; }
@@ -94,8 +95,7 @@ def render_report(result: SimulationResult) -> str:
     """The report as an HTML string."""
     s = result.summary
     kpis = "".join(
-        f"<tr><td>{html.escape(k)}</td><td class='num'>{html.escape(v)}</td></tr>"
-        for k, v in _rows(result)
+        f"<tr>{_label(name)}<td class='num'>{html.escape(v)}</td></tr>" for name, v in _rows(result)
     )
     sessions = s["sessions"] or 1
     outcomes = "".join(
@@ -118,6 +118,13 @@ def render_report(result: SimulationResult) -> str:
 {_faults_section(s["faults"])}<h2>Over time</h2>
 {figures}""",
     )
+
+
+def _label(name: str) -> str:
+    """A KPI's name cell; an indented name (a part of the row above) stays indented."""
+    if name.startswith(" "):
+        return f"<td class='part'>{html.escape(name.strip())}</td>"
+    return f"<td>{html.escape(name[:1].upper() + name[1:])}</td>"
 
 
 def _page(title: str, body: str) -> str:
