@@ -237,6 +237,14 @@ def _sweep_command(out, *options: str) -> list[str]:
     ]
 
 
+def _terminal_interrupts() -> None:
+    """SIGINT as in a terminal, even under a shell's background job (which ignores it).
+
+    Python installs its KeyboardInterrupt handler only when SIGINT is not ignored at start.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupted_sweep(out) -> tuple[int, str]:
     """Start a sweep, press Ctrl-C once a replication has finished; (status, stderr).
 
@@ -248,6 +256,7 @@ def _interrupted_sweep(out) -> tuple[int, str]:
         stderr=subprocess.PIPE,
         cwd=ROOT,
         start_new_session=True,
+        preexec_fn=_terminal_interrupts,
     )
     assert process.stderr is not None
     seen, deadline = b"", time.monotonic() + 120
