@@ -529,8 +529,8 @@ class Scenario(_Model):
         description="Simulate a sale this many times the size: arrival rates, capacities "
         "(workers, queue limits, pool, channel slots, pickers) and stock are multiplied by "
         "it, cache TTLs divided by it, and money totals divided by it again in the "
-        "results. Write 1/10 for a ten times smaller sale. See docs on which KPIs stay "
-        "stable.",
+        "results. Write 1/10 for a ten times smaller sale. README.md, section Scale, says "
+        "which KPIs stay stable (waits, tail latencies and detection times do not).",
     )
     warmup_s: float = Field(
         default=0,
