@@ -40,7 +40,7 @@ LOST_CAUSES = {
     Outcome.PAYMENT_FAILED: "payment_failed",
     Outcome.ABANDONED: "abandoned",
     Outcome.REJECTED: "rejected",
-    Outcome.RATE_LIMITED: "rejected",
+    Outcome.RATE_LIMITED: "rate_limited",
     Outcome.ERROR: "error",
 }
 """Outcomes that lose a buyer's order, and the cause they are booked under."""
