@@ -211,6 +211,20 @@ _FAILOVER = {
 }
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_each_breaker_opening_is_one_failover_however_many_payments_were_in_flight(seed):
+    """Payments still in flight when the breaker opens do not book the switch again."""
+    scenario = _two_channels(failover=_FAILOVER) | {"seed": seed}
+    scenario["traffic"] = {"baseline_per_s": 200}
+    switches = simulator.simulate(scenario).summary["payment_failovers"]
+    opened = [(s["channel"], s["breaker_opened_at_s"]) for s in switches]
+    assert len(set(opened)) == len(opened), opened  # each opening booked once
+    # a's breaker opens once and is open or half-open until the outage ends; b, taking
+    # a's share at this rate, may open on its own overload.
+    ((_, at),) = [entry for entry in opened if entry[0] == "a"]
+    assert 60 <= at < 61
+
+
 def test_with_failover_an_outage_loses_only_the_payments_sent_before_the_switch():
     result = simulator.simulate(_two_channels(failover=_FAILOVER))
     summary = result.summary

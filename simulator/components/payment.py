@@ -234,13 +234,15 @@ class Payments:
             self.no_channel += 1
             return _FAILED
         breaker = breakers[target]
-        was = breaker.state
         result = yield from self.channels[target].pay(deadline)
         if result is _ABANDONED:
             if trial:
                 breaker.give_back()
             return result
-        # Declines are the buyer's; only the channel's errors and timeouts count.
+        # Declines are the buyer's; only the channel's errors and timeouts count. The
+        # switch is this call's to book only if its result moves the breaker: other
+        # calls in flight meanwhile may have moved it already.
+        was = breaker.state
         breaker.record(
             self.env.now,
             result is _FAILED or isinstance(result, Pending),
