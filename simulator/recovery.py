@@ -1,27 +1,41 @@
 """How long the shop takes to recover from a fault, judged from what users saw.
 
 Two figures judge the shop, each over windows long enough to be measured: the
-checkout p99, over windows holding about ``MIN_CHECKOUTS`` checkouts (fewer make the
-p99 one of the few slowest values, pure noise), and the failure rate -- the share of
-the sessions ending in a window that the shop failed (abandoned slow, rejected,
-shed, error) -- over windows holding about ``MIN_SESSIONS`` sessions. Windows are
-whole multiples of a small window -- ``WINDOW_S`` seconds, or the smallest multiple of
-the time-series interval that is at least that long -- sized from the reference period: the
-``REFERENCE_S`` seconds before the fault (longer if that holds fewer than two
-windows).
+checkout p99, over windows expected to hold about ``MIN_CHECKOUTS`` checkouts (fewer
+make the p99 one of the few slowest values, pure noise), and the failure rate -- the
+share of the sessions ending in a window that the shop failed (abandoned slow,
+rejected, shed, error) -- over windows in which about ``MIN_SESSIONS`` sessions arrive.
+
+A window is the fewest whole small windows -- ``WINDOW_S`` seconds, or the smallest
+multiple of the time-series interval that is at least that long -- in which that many
+sessions arrive: ``MIN_SESSIONS``, or, for the p99, ``MIN_CHECKOUTS`` divided by the
+checkouts per arriving session before the fault. So a window lasts longer when
+traffic is low and shorter at a peak, and follows the demand, not the shop: a shop
+that stops answering checkouts shows it as windows with few or none, not as one long
+window. The reference is grouped back from the fault's start: the windows reaching
+into the ``REFERENCE_S`` seconds before it, at least two (if the time before it holds
+two small windows). When fewer than twice that many sessions arrived before the
+fault, every window is sized to half of what did (the earliest reference window may
+then hold less). The judged windows are grouped on from the small window holding
+the clock start (below); the sessions arriving after the last whole one, too few for
+a window of their own, join it, so the last window ends when arrivals stop. A figure
+needs two judged windows to find anything.
 
 A window is out of the band when its checkout p99 is above ``P99_FACTOR`` times the
 reference's (the median of its windows' p99s), or it has no checkout at all, or its
-failure rate is more than ``FAILURE_SLACK`` above the reference's. A single window out
-of the band can be noise, so the shop counts as out of it only over two windows in a
-row.
+failure rate is more than ``FAILURE_SLACK`` above the reference's (its sessions'
+failures over its sessions). A single window out of the band can be noise, so the shop
+counts as out of it only over two windows in a row. The p99 is not judged when the
+reference holds no checkout, and a fault in the first small window has a failure rate
+reference of 0.
 
 The clock starts at the fault's end, or at its start for a failover (a primary
 failure, a datacenter loss), whose recovery is the failover itself.
 ``recovery_time_s`` is the end of the last such pair of windows after that, minus the
 start: 0 when the shop never left the band, None when it was still out of it when
-arrivals stopped (it never recovered), or the fault never ends, or it came after
-arrivals stopped (a run cut short with ``--set duration_s=...``).
+arrivals stopped (the pair ends with the last window: it never recovered), or the
+fault never ends, or it came or ended after arrivals stopped (a run cut short with
+``--set duration_s=...``).
 """
 
 from __future__ import annotations
@@ -96,14 +110,14 @@ def recovery(
     """Seconds from the fault's end (its start, for a failover) back into the band.
 
     Args:
-        timeseries: the run's time series (outcome counts per interval).
+        timeseries: the run's time series (arrivals and outcome counts per interval).
         checkouts: checkout latencies per small window, in ms.
         fault: the fault.
         arrivals_end_s: when arrivals stopped (the scenario's duration).
         small_s: the small window, :func:`small_window_s` of the time-series interval.
     """
     start = _clock_start(fault)
-    if start is None or fault.at_s >= arrivals_end_s:
+    if start is None or max(fault.at_s, start) >= arrivals_end_s:
         return None
     n = int(arrivals_end_s // small_s)  # whole small windows before arrivals stop
     # Each interval lies in one small window: small_s is a multiple of the interval.
@@ -111,28 +125,38 @@ def recovery(
 
     def per_window(column: list[str]) -> np.ndarray:
         counts = timeseries[column].to_numpy().sum(axis=1)
-        return np.bincount(small, counts, minlength=n)[:n]
+        return np.bincount(small, counts, minlength=n)[:n].astype(float)
 
-    ended = per_window([f"outcome_{o.label}" for o in Outcome])
-    failed = per_window([f"outcome_{o.label}" for o in _FAILED])
-    tallies = checkouts[:n] + [Tally() for _ in range(n - len(checkouts[:n]))]
-    counts = np.array([t.count for t in tallies], dtype=float)
+    arrived = _running(per_window(["arrivals"]))
+    ended = _running(per_window([f"outcome_{o.label}" for o in Outcome]))
+    failed = _running(per_window([f"outcome_{o.label}" for o in _FAILED]))
+    tallies = checkouts[:n]
+    checked_out = _running(np.array([t.count for t in tallies] + [0] * (n - len(tallies))))
+    before = min(int(fault.at_s // small_s), n)  # small windows wholly before the fault
+    first = int(start // small_s)  # the small window holding the clock start
+    reference_from = (fault.at_s - REFERENCE_S) / small_s
 
-    # Failure rate over windows of about MIN_SESSIONS sessions.
-    k = _widen(ended, fault.at_s, MIN_SESSIONS, small_s)
-    ended_k, failed_k = _sum_windows(ended, k), _sum_windows(failed, k)
-    reference = _reference(fault.at_s, k * small_s)
-    limit = _ratio(failed_k[reference].sum(), ended_k[reference].sum()) + FAILURE_SLACK
-    rates = np.divide(failed_k, ended_k, out=np.zeros(len(ended_k)), where=ended_k > 0)
-    bad = [_last_sustained(rates > limit, start, k * small_s)]
+    def windows(needed: float) -> tuple[np.ndarray, np.ndarray]:
+        return _windows(arrived, before, first, reference_from, needed)
 
-    # Checkout p99 over windows of about MIN_CHECKOUTS checkouts.
-    k = _widen(counts, fault.at_s, MIN_CHECKOUTS, small_s)
-    p99 = np.array([_merged(tallies[i : i + k]).quantile(0.99) for i in range(0, n - k + 1, k)])
-    p99_limit = P99_FACTOR * _median(p99[_reference(fault.at_s, k * small_s)])
-    if not math.isnan(p99_limit):
-        slow = np.isnan(p99) | (p99 > p99_limit)  # no checkout at all is out of the band too
-        bad.append(_last_sustained(slow, start, k * small_s))
+    bad = []
+
+    # Failure rate over windows in which about MIN_SESSIONS sessions arrive.
+    reference, judged = windows(MIN_SESSIONS)
+    limit = _ratio(_total(failed, reference), _total(ended, reference)) + FAILURE_SLACK
+    ended_w, failed_w = _each(ended, judged), _each(failed, judged)
+    rates = np.divide(failed_w, ended_w, out=np.zeros(len(judged)), where=ended_w > 0)
+    bad.append(_last_sustained(rates > limit, judged, small_s))
+
+    # Checkout p99 over windows expected to hold about MIN_CHECKOUTS checkouts.
+    per_arrival = _ratio(checked_out[before], arrived[before])
+    if per_arrival > 0:
+        reference, judged = windows(MIN_CHECKOUTS / per_arrival)
+        p99_limit = P99_FACTOR * _median(_p99s(tallies, reference))
+        if not math.isnan(p99_limit):
+            p99 = _p99s(tallies, judged)
+            slow = np.isnan(p99) | (p99 > p99_limit)  # no checkout at all is out of the band too
+            bad.append(_last_sustained(slow, judged, small_s))
 
     found = [b for b in bad if b is not None]
     if not found:
@@ -142,48 +166,84 @@ def recovery(
     return max(0.0, max(end for end, _ in found) - start)
 
 
-def _widen(counts: np.ndarray, fault_at_s: float, needed: int, small_s: float) -> int:
-    """Small windows per window, so that the reference period holds ``needed`` per window."""
-    first = max(0, int((fault_at_s - REFERENCE_S) // small_s))
-    last = max(first + 1, int(fault_at_s // small_s))
-    mean = counts[first:last].mean() if last <= len(counts) else 0.0
-    k = max(1, math.ceil(needed / mean)) if mean > 0 else 1
-    return min(k, max(1, int(fault_at_s // small_s) // 2))
+def _windows(
+    arrived: np.ndarray, before: int, first: int, reference_from: float, needed: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reference windows and the judged ones, as rows of [begin, end) small windows.
+
+    Args:
+        arrived: the sessions arrived before each small window, and before arrivals stopped.
+        before: the small windows wholly before the fault.
+        first: the small window holding the clock start.
+        reference_from: where the ``REFERENCE_S`` before the fault begin, in small windows.
+        needed: the sessions arriving in a window.
+    """
+    if 0 < arrived[before] < 2 * needed:
+        needed = arrived[before] / 2
+    reference: list[tuple[int, int]] = []
+    end = before
+    while end > 0:  # back from the fault, each the fewest small windows holding `needed`
+        begin = max(0, int(np.searchsorted(arrived, arrived[end] - needed, "right")) - 1)
+        reference.append((begin, end))
+        if begin == 0 or (len(reference) >= 2 and begin <= reference_from):
+            break
+        end = begin
+    n = len(arrived) - 1
+    judged: list[tuple[int, int]] = []
+    begin = min(first, n)
+    while begin < n:  # on from the clock start
+        end = int(np.searchsorted(arrived, arrived[begin] + needed, "left"))
+        if end > n:  # too few arrive before arrivals stop: they join the last window
+            judged[-1:] = [(judged[-1][0] if judged else begin, n)]
+            break
+        judged.append((begin, end))
+        begin = end
+    return _rows(reference[::-1]), _rows(judged)
 
 
-def _reference(fault_at_s: float, width_s: float) -> slice:
-    """The windows of ``width_s`` before the fault: ``REFERENCE_S`` of them, at least two."""
-    last = max(1, int(fault_at_s // width_s))
-    first = max(0, min(last - 2, int((fault_at_s - REFERENCE_S) // width_s)))
-    return slice(first, last)
+def _rows(windows: list[tuple[int, int]]) -> np.ndarray:
+    return np.array(windows, dtype=int).reshape(-1, 2)
 
 
-def _sum_windows(values: np.ndarray, k: int) -> np.ndarray:
-    whole = len(values) // k * k
-    return values[:whole].reshape(-1, k).sum(axis=1)
+def _running(values: np.ndarray) -> np.ndarray:
+    """The running total before each small window, and at the end: ``len(values) + 1``."""
+    return np.concatenate([[0.0], np.cumsum(values, dtype=float)])
 
 
-def _merged(tallies: list[Tally]) -> Tally:
-    merged = Tally()
-    for tally in tallies:
-        merged.merge(tally)
-    return merged
+def _each(running: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Each window's total, from a running total."""
+    return running[windows[:, 1]] - running[windows[:, 0]]
 
 
-def _last_sustained(out: np.ndarray, start_s: float, width: float) -> tuple[float, bool] | None:
-    """The last two windows in a row out of the band, from ``start_s`` on.
+def _total(running: np.ndarray, windows: np.ndarray) -> float:
+    return float(_each(running, windows).sum())
+
+
+def _p99s(tallies: list[Tally], windows: np.ndarray) -> np.ndarray:
+    """Each window's checkout p99 (nan when it has no checkout)."""
+    out = np.empty(len(windows))
+    for i, (begin, end) in enumerate(windows):
+        merged = Tally()
+        for tally in tallies[begin:end]:
+            merged.merge(tally)
+        out[i] = merged.quantile(0.99)
+    return out
+
+
+def _last_sustained(
+    out: np.ndarray, windows: np.ndarray, small_s: float
+) -> tuple[float, bool] | None:
+    """The last two judged windows in a row out of the band.
 
     Returns:
         None when there are none; else the end of the pair, in seconds, and whether
         it is the last window (the shop was still out of the band).
     """
-    out = out.copy()
-    out[: int(start_s // width)] = False
     pairs = np.flatnonzero(out[:-1] & out[1:])
     if not len(pairs):
         return None
     last = int(pairs[-1]) + 1
-    return (last + 1) * width, last == len(out) - 1
+    return float(windows[last, 1] * small_s), last == len(out) - 1
 
 
 def _median(values: np.ndarray) -> float:
