@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from simulator.cli import app
+from tests.conftest import SCENARIOS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = [
@@ -44,11 +45,13 @@ def browser():
 
 
 def test_report_opens_in_chromium_with_kpis_and_plots(browser, tmp_path):
-    """The spike preset's report: title, every KPI row, five non-empty plots, no errors."""
+    """The report of the README's first command, at full size: title, KPIs, five plots.
+
+    `campaign-sim run scenarios/sale-start-spike.yaml`; the page logs no errors.
+    """
     out = tmp_path / "run"
-    result = CliRunner().invoke(
-        app, ["run", "sale-start-spike", "--set", "scale=1/10", "--out", str(out)]
-    )
+    spike = SCENARIOS / "sale-start-spike.yaml"
+    result = CliRunner().invoke(app, ["run", str(spike), "--out", str(out)])
     assert result.exit_code == 0, result.output
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     errors: list[str] = []
