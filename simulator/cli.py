@@ -42,6 +42,7 @@ from simulator.result import (
     SimulationResult,
     business_rows,
     difference_cells,
+    fmt_grid_value,
     fmt_kpi,
     kpi_kind,
     protection_rows,
@@ -341,8 +342,8 @@ def sweep(
         out_table.add_column(path, justify="right")
     out_table.add_column(kpi, justify="right")
     for row in chosen.to_dict("records"):
-        values = [f"{row[p]:g}" if isinstance(row[p], float) else str(row[p]) for p in axes]
-        out_table.add_row(*values, fmt_kpi(table_estimate(row)))
+        values = [fmt_grid_value(row[p]) for p in axes]
+        out_table.add_row(*values, fmt_kpi(table_estimate(row), kpi_kind(kpi)))
     _out.print(out_table)
     _out.print(f"{len(swept.points)} points x {replications} replications; results in {folder}/")
 

@@ -82,9 +82,9 @@ class Estimate(float):
 def table_estimate(row: Mapping[Any, Any]) -> Estimate:
     """A table row's ``mean``, ``ci_low``, ``ci_high`` and ``n`` as an Estimate.
 
-    A NaN bound (a KPI with fewer than 2 values) becomes no interval.
+    A missing or NaN bound (a KPI with fewer than 2 values) becomes no interval.
     """
-    low, high = (row[k] if math.isfinite(row[k]) else None for k in ("ci_low", "ci_high"))
+    low, high = (row[k] if _present(row[k]) else None for k in ("ci_low", "ci_high"))
     return Estimate(row["mean"], low, high, int(row["n"]))
 
 

@@ -25,9 +25,9 @@ A window is out of the band when its checkout p99 is above ``P99_FACTOR`` times 
 reference's (the median of its windows' p99s), or it has no checkout at all, or its
 failure rate is more than ``FAILURE_SLACK`` above the reference's (its sessions'
 failures over its sessions). A single window out of the band can be noise, so the shop
-counts as out of it only over two windows in a row. The p99 is not judged when the
-reference holds no checkout, and a fault in the first small window has a failure rate
-reference of 0.
+counts as out of it only over two windows in a row. A figure is not judged when its
+reference holds nothing to judge by: the p99 when no checkout came before the fault,
+the failure rate when no session ended before it.
 
 The clock starts at the fault's end, or at its start for a failover (a primary
 failure, a datacenter loss), whose recovery is the failover itself.
@@ -35,7 +35,8 @@ failure, a datacenter loss), whose recovery is the failover itself.
 start: 0 when the shop never left the band, None when it was still out of it when
 arrivals stopped (the pair ends with the last window: it never recovered), or the
 fault never ends, or it came or ended after arrivals stopped (a run cut short with
-``--set duration_s=...``).
+``--set duration_s=...``) or so shortly before that fewer than two failure-rate
+windows fit, or neither figure had a reference (a fault before any session ended).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def recovery(
         small_s: the small window, :func:`small_window_s` of the time-series interval.
     """
     start = _clock_start(fault)
-    if start is None or max(fault.at_s, start) >= arrivals_end_s:
+    if start is None or start >= arrivals_end_s:
         return None
     n = int(arrivals_end_s // small_s)  # whole small windows before arrivals stop
     # Each interval lies in one small window: small_s is a multiple of the interval.
@@ -143,10 +144,13 @@ def recovery(
 
     # Failure rate over windows in which about MIN_SESSIONS sessions arrive.
     reference, judged = windows(MIN_SESSIONS)
-    limit = _ratio(_total(failed, reference), _total(ended, reference)) + FAILURE_SLACK
-    ended_w, failed_w = _each(ended, judged), _each(failed, judged)
-    rates = np.divide(failed_w, ended_w, out=np.zeros(len(judged)), where=ended_w > 0)
-    bad.append(_last_sustained(rates > limit, judged, small_s))
+    if len(judged) < 2:
+        return None  # too little time after the clock start to see two windows
+    if _total(ended, reference) > 0:
+        limit = _ratio(_total(failed, reference), _total(ended, reference)) + FAILURE_SLACK
+        ended_w, failed_w = _each(ended, judged), _each(failed, judged)
+        rates = np.divide(failed_w, ended_w, out=np.zeros(len(judged)), where=ended_w > 0)
+        bad.append(_last_sustained(rates > limit, judged, small_s))
 
     # Checkout p99 over windows expected to hold about MIN_CHECKOUTS checkouts.
     per_arrival = _ratio(checked_out[before], arrived[before])
@@ -158,6 +162,8 @@ def recovery(
             slow = np.isnan(p99) | (p99 > p99_limit)  # no checkout at all is out of the band too
             bad.append(_last_sustained(slow, judged, small_s))
 
+    if not bad:
+        return None  # nothing before the fault to judge against
     found = [b for b in bad if b is not None]
     if not found:
         return 0.0

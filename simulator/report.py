@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import pandas as pd  # noqa: E402
 
 from simulator.aftersale import delivery_rows  # noqa: E402
-from simulator.estimates import table_estimate  # noqa: E402
+from simulator.estimates import Estimate, table_estimate  # noqa: E402
 from simulator.experiment import HEADLINE  # noqa: E402
 from simulator.plots import (  # noqa: E402
     plot_cache,
@@ -33,6 +33,7 @@ from simulator.result import (  # noqa: E402
     SimulationResult,
     business_rows,
     difference_cells,
+    fmt_grid_value,
     fmt_kpi,
     kpi_kind,
     protection_rows,
@@ -86,7 +87,7 @@ def _rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("DB peak QPS", fmt_kpi(s["db_peak_qps"])),
         ("DB pool timeouts", fmt_kpi(s["db_pool_timeouts"])),
         ("Payment success rate", fmt_kpi(s["payment_success_rate"], "pct")),
-        *((name.capitalize(), fmt_kpi(value, kind)) for name, value, kind in delivery_rows(s)),
+        *((name, fmt_kpi(value, kind)) for name, value, kind in delivery_rows(s)),
         *((name, fmt_kpi(value)) for name, value in protection_rows(s)),
     ]
 
@@ -115,7 +116,7 @@ def render_report(result: SimulationResult) -> str:
 <table id="kpis"><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
 <h2>How sessions ended</h2>
 <table id="outcomes"><tr><th>outcome</th><th>sessions</th><th>share</th></tr>{outcomes}</table>
-{_faults_section(s["faults"])}<h2>Over time</h2>
+{_faults_section(s["faults"], replications=s.get("replications", 1))}<h2>Over time</h2>
 {figures}""",
     )
 
@@ -165,20 +166,34 @@ def _provenance(s: dict) -> str:
     return f"Seed {s['seed']}, replication {s['replication']}."
 
 
-def _faults_section(faults: list[dict], title: str = "Fault timeline") -> str:
-    """The fault timeline as a table, with each fault's recovery time; empty without faults."""
+def _faults_section(
+    faults: list[dict], title: str = "Fault timeline", replications: int = 1
+) -> str:
+    """The fault timeline as a table, with each fault's recovery time; empty without faults.
+
+    Over replications the recovery time is the mean [CI] of those that recovered, and the
+    table says how many did not.
+    """
     if not faults:
         return ""
 
     def seconds(v: float | None, missing: str) -> str:
         return missing if v is None else f"{v:,.0f}"
 
+    def recovery(v: float | None) -> str:
+        if not isinstance(v, Estimate):
+            return seconds(v, "not recovered")
+        text = fmt_kpi(v)
+        if v.n < replications:
+            text += f"; {replications - v.n} of {replications} not recovered"
+        return text
+
     rows = "".join(
         f"<tr><td>{html.escape(f['kind'])}</td>"
         f"<td>{html.escape(f['label'].split(':', 1)[1].rsplit('@', 1)[0])}</td>"
         f"<td class='num'>{seconds(f['at_s'], '-')}</td>"
         f"<td class='num'>{seconds(f['duration_s'], '-')}</td>"
-        f"<td class='num'>{seconds(f['recovery_time_s'], 'not recovered')}</td></tr>"
+        f"<td class='num'>{html.escape(recovery(f['recovery_time_s']))}</td></tr>"
         for f in sorted(faults, key=lambda f: f["at_s"])
     )
     return (
@@ -204,8 +219,9 @@ def render_comparison(comparison: Comparison) -> str:
     )
     pairs = [p for p in _plots(a) if p in _plots(b)]
     figures = "".join(f"<figure>{_pair_figure(plot, a, b)}</figure>" for plot in pairs)
-    faults = _faults_section(sa["faults"], "Faults of A") + _faults_section(
-        sb["faults"], "Faults of B"
+    faults = "".join(
+        _faults_section(r.summary["faults"], f"Faults of {side}", r.summary["replications"])
+        for side, r in (("A", a), ("B", b))
     )
     return _page(
         f"{sa['scenario']} vs {sb['scenario']} — campaign-sim comparison",
@@ -258,6 +274,16 @@ def _pair_figure(plot: Callable[..., Axes], a: SimulationResult, b: SimulationRe
     for ax, result, side in zip(axes, (a, b), "AB", strict=True):
         plot(result, ax=ax)
         ax.set_title(f"{side}: {ax.get_title()}")
+    # The right-hand axes (twins sharing a side's x axis) too, in the order drawn.
+    twins_a, twins_b = (
+        [t for t in fig.axes if t is not ax and t in ax.get_shared_x_axes().get_siblings(ax)]
+        for ax in axes
+    )
+    if len(twins_a) == len(twins_b):
+        for pair in zip(twins_a, twins_b, strict=True):
+            lows, highs = zip(*(t.get_ylim() for t in pair), strict=True)
+            for twin in pair:
+                twin.set_ylim(min(lows), max(highs))
     fig.tight_layout()
     return _svg(fig)
 
@@ -285,13 +311,18 @@ def render_sweep(sweep: Sweep, kpi: str | None = None) -> str:
     rows = []
     for point, frame in table.groupby("point", sort=True):
         by_kpi = frame.set_index("kpi")
-        values = [str(point), *(_grid_value(frame[p].iloc[0]) for p in paths)]
-        values += [fmt_kpi(table_estimate(by_kpi.loc[k].to_dict()), kpi_kind(k)) for k in shown]
+        values = [str(point), *(fmt_grid_value(frame[p].iloc[0]) for p in paths)]
+        values += [
+            fmt_kpi(table_estimate(by_kpi.loc[k].to_dict()), kpi_kind(k))
+            if k in by_kpi.index
+            else "-"  # no replication of this point has the KPI
+            for k in shown
+        ]
         rows.append(
             "<tr>" + "".join(f"<td class='num'>{html.escape(v)}</td>" for v in values) + "</tr>"
         )
     grid = "; ".join(
-        f"{html.escape(p)} = {html.escape(', '.join(_grid_value(v) for v in vs))}"
+        f"{html.escape(p)} = {html.escape(', '.join(fmt_grid_value(v) for v in vs))}"
         for p, vs in sweep.grid.items()
     )
     replications = len(sweep.runs[0].summaries)
@@ -308,10 +339,6 @@ same streams), so differences between points are paired. Each figure is the mean
 <h2>Every point</h2>
 <div class="wide"><table id="points"><tr>{head}</tr>{"".join(rows)}</table></div>""",
     )
-
-
-def _grid_value(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def write_report(result: SimulationResult, path: str | Path) -> Path:

@@ -36,6 +36,7 @@ __all__ = [
     "SimulationResult",
     "business_rows",
     "difference_cells",
+    "fmt_grid_value",
     "fmt_kpi",
     "kpi_kind",
     "protection_rows",
@@ -401,13 +402,35 @@ def fmt_kpi(value: Any, kind: str = "") -> str:
     return format_estimate(value, lambda v: _fmt(v, kind))
 
 
+_FRACTIONS = ("rate", "ratio", "fraction", "utilisation")
+_SHARES = ("payment_success_by_channel.", "cache_hit_ratio_by_level.")
+_MONEY = (
+    "gmv",
+    "margin",
+    "cost",
+    "cny",
+    "refunds",
+    "aov",
+    "net_sales",
+    "deposits_forfeited",
+    "compensation",
+)
+
+
 def kpi_kind(kpi: str) -> str:
     """How a KPI prints, from its dotted name: fractions as "pct", money as "cny"."""
-    if kpi.endswith(("rate", "ratio")):
+    leaf = kpi.rsplit(".", 1)[-1]
+    funnel_ratio = kpi.startswith("funnel.") and "_to_" in leaf  # e.g. browse_to_paid
+    if leaf.endswith(_FRACTIONS) or funnel_ratio or kpi.startswith(_SHARES):
         return "pct"
-    if any(word in kpi for word in ("gmv", "margin", "cost", "cny", "refunds")):
+    if any(word in kpi for word in _MONEY):
         return "cny"
     return ""
+
+
+def fmt_grid_value(value: Any) -> str:
+    """A swept field's value as printed: numbers short (``%g``), anything else as text."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def difference_cells(row: Mapping[Any, Any], kind: str) -> tuple[str, str, str, str]:

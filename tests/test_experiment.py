@@ -186,6 +186,30 @@ def test_sweep_runs_the_full_factorial_grid(tmp_path):
     assert (tmp_path / "sweep.png").stat().st_size > 0
 
 
+def test_a_sweep_of_single_runs_reports_a_kpi_only_some_points_have(tmp_path):
+    """-r 1 (no intervals) and time_to_limit_s, absent where the limiter never sheds."""
+    out = tmp_path / "sweep"
+    result = runner.invoke(
+        app,
+        [
+            *("sweep", str(SCENARIOS / "late-peak-shaving.yaml"), "--set", "scale=1/100"),
+            *("--grid", "gateway.rate_limit.rate_per_s=2,1000", "--kpi", "time_to_limit_s"),
+            *("-r", "1", "--workers", "1", "--no-progress", "--out", str(out)),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"\d%", result.output.replace("95% CI", ""))  # a time, not a rate
+    report = (out / "report.html").read_text()
+    rows = re.findall(
+        r"<tr><td class='num'>(\d+)</td><td class='num'>([^<]+)</td>"
+        r"<td class='num'>([^<]+)</td>",
+        report,
+    )
+    assert [(point, rate) for point, rate, _ in rows] == [("0", "2"), ("1", "1000")]
+    shed_at, never = rows[0][2], rows[1][2]
+    assert re.fullmatch(r"[\d,.]+", shed_at) and never == "-"
+
+
 def test_sweep_command_line_errors_name_what_is_wrong(tmp_path):
     bad_spec = runner.invoke(app, ["sweep", str(SPIKE), "--grid", "cache.levels[0].ttl_s"])
     assert bad_spec.exit_code == 2 and "expected PATH=V1,V2" in bad_spec.output
@@ -228,21 +252,21 @@ def test_sweep_command_line_errors_name_what_is_wrong(tmp_path):
 LATENCIES = [200, 300, 400, 500]
 
 
+# SIGINT as in a terminal, even under a shell's background job (which starts with it
+# ignored, and Python then installs no KeyboardInterrupt handler).
+_TERMINAL_MAIN = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'campaign-sim'; runpy.run_module('simulator', run_name='__main__')"
+)
+
+
 def _sweep_command(out, *options: str) -> list[str]:
     """The CLI sweep the interruption test runs: 4 points x 4 replications, 2 workers."""
     grid = f"payment.channels[0].latency_ms.mean={','.join(map(str, LATENCIES))}"
     return [
-        *(sys.executable, "-m", "simulator", "sweep", str(SPIKE), "--set", "scale=1/40"),
+        *(sys.executable, "-c", _TERMINAL_MAIN, "sweep", str(SPIKE), "--set", "scale=1/40"),
         *("--grid", grid, "-r", "4", "--workers", "2", "--out", str(out), *options),
     ]
-
-
-def _terminal_interrupts() -> None:
-    """SIGINT as in a terminal, even under a shell's background job (which ignores it).
-
-    Python installs its KeyboardInterrupt handler only when SIGINT is not ignored at start.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupted_sweep(out) -> tuple[int, str]:
@@ -256,7 +280,6 @@ def _interrupted_sweep(out) -> tuple[int, str]:
         stderr=subprocess.PIPE,
         cwd=ROOT,
         start_new_session=True,
-        preexec_fn=_terminal_interrupts,
     )
     assert process.stderr is not None
     seen, deadline = b"", time.monotonic() + 120

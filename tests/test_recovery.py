@@ -149,3 +149,30 @@ def test_a_failover_is_judged_from_the_fault_and_a_fault_ending_after_arrivals_i
     assert stranded is not None and abs(stranded - 300) <= _width_s(MIN_SESSIONS, PEAK)
     late = ComponentDown(kind="component_down", component="payment.a", at_s=2900, duration_s=200)
     assert _run(_step(PEAK, PEAK, LOW), fault=late) is None
+
+
+@pytest.mark.parametrize("end_s", [2995.0, 2950.0])
+def test_a_fault_ending_too_close_to_the_end_of_arrivals_cannot_be_judged(end_s):
+    """Fewer than two windows fit after it: no figure, not 0 ("never left the band")."""
+    at_s = end_s - 300
+    fault = ComponentDown(kind="component_down", component="payment.a", at_s=at_s, duration_s=300)
+    still_failing = _step(FAILED, 0.6, 0.6)  # from 700 s on
+    assert _run(_step(PEAK, PEAK, LOW), failed=still_failing, fault=fault) is None
+
+
+@pytest.mark.parametrize("at_s", [0.0, 5.0])
+@pytest.mark.parametrize("share", [0.01, FAILED])
+def test_a_fault_before_any_session_ended_has_no_reference_to_judge_by(at_s, share):
+    """No session ended before it: no band, so no figure, neither 0 nor "never recovered"."""
+    fault = ComponentDown(kind="component_down", component="payment.a", at_s=at_s, duration_s=60)
+    assert _run(_constant(PEAK), _constant(share), _constant(MEDIAN_MS), fault=fault) is None
+
+
+def test_a_fault_after_a_short_reference_is_judged_against_it():
+    """A fault at 15 s: one small window of reference; back in the band at once."""
+    fault = ComponentDown(kind="component_down", component="payment.a", at_s=15, duration_s=60)
+    assert _run(_constant(PEAK), *STEADY, fault=fault) == 0.0
+
+
+STEADY = (_constant(FAILED), _constant(MEDIAN_MS))
+"""A shop that fails and answers the same all along (failure share, checkout median)."""

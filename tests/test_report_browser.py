@@ -44,6 +44,34 @@ def browser():
         browser.close()
 
 
+def _open(browser, path):
+    """A page showing ``path``, and the list its errors go to.
+
+    Console errors, page errors and any request for something not on disk (the report
+    must be self-contained) are recorded; such requests are refused.
+    """
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def fetch(route):
+        errors.append(f"fetched {route.request.url}")
+        route.abort()
+
+    page.route(re.compile(r"^(?!file:)"), fetch)
+    page.goto(path.as_uri())
+    return page, errors
+
+
+def _plots_drawn(page, count):
+    figures = page.locator("figure svg").all()
+    assert len(figures) == count
+    for figure in figures:
+        box = figure.bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 100
+
+
 def test_report_opens_in_chromium_with_kpis_and_plots(browser, tmp_path):
     """The report of the README's first command, at full size: title, KPIs, five plots.
 
@@ -53,22 +81,14 @@ def test_report_opens_in_chromium_with_kpis_and_plots(browser, tmp_path):
     spike = SCENARIOS / "sale-start-spike.yaml"
     result = CliRunner().invoke(app, ["run", str(spike), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto((out / "report.html").as_uri())
+    page, errors = _open(browser, out / "report.html")
     assert "sale-start-spike" in page.title()
     kpis = page.locator("#kpis tr td:first-child").all_inner_texts()
     for name in ("Sessions", "GMV (CNY)", "Checkout latency p99 (ms)", "Cache hit ratio"):
         assert name in kpis
     outcomes = page.locator("#outcomes tr td:first-child").all_inner_texts()
     assert "ordered" in outcomes and "payment_failed" in outcomes
-    figures = page.locator("figure svg").all()
-    assert len(figures) == 5  # traffic, latency, cache and database, payments, logistics
-    for figure in figures:
-        box = figure.bounding_box()
-        assert box is not None and box["width"] > 100 and box["height"] > 100
+    _plots_drawn(page, 5)  # traffic, latency, cache and database, payments, logistics
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 10_000
     assert errors == []
@@ -82,10 +102,7 @@ def test_replicated_report_shows_intervals(browser, tmp_path):
         ["run", "sale-start-spike", "--set", "scale=1/100", "-r", "3", "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto((out / "report.html").as_uri())
+    page, errors = _open(browser, out / "report.html")
     assert "3 replications" in page.locator("body").inner_text()
     rows = dict(
         zip(
@@ -96,26 +113,8 @@ def test_replicated_report_shows_intervals(browser, tmp_path):
     )
     assert re.fullmatch(r"[\d,.]+ \[[\d,.]+, [\d,.]+\]", rows["Checkout latency p99 (ms)"])
     assert re.fullmatch(r"[\d.]+% \[[\d.]+%, [\d.]+%\]", rows["Conversion rate"])
-    assert len(page.locator("figure svg").all()) == 5
+    _plots_drawn(page, 5)
     assert errors == []
-
-
-def _open(browser, path):
-    """A page showing ``path``, and the list its console and page errors go to."""
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
-    return page, errors
-
-
-def _plots_drawn(page, count):
-    figures = page.locator("figure svg").all()
-    assert len(figures) == count
-    for figure in figures:
-        box = figure.bounding_box()
-        assert box is not None and box["width"] > 100 and box["height"] > 100
 
 
 def test_compare_report_shows_both_sides_and_the_differences(browser, tmp_path):
