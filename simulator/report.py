@@ -98,11 +98,8 @@ def render_report(result: SimulationResult) -> str:
     kpis = "".join(
         f"<tr>{_label(name)}<td class='num'>{html.escape(v)}</td></tr>" for name, v in _rows(result)
     )
-    sessions = s["sessions"] or 1
     outcomes = "".join(
-        f"<tr><td>{html.escape(k)}</td><td class='num'>{fmt_kpi(v)}</td>"
-        f"<td class='num'>{v / sessions:.1%}</td></tr>"
-        for k, v in s["outcomes"].items()
+        f"<tr><td>{html.escape(k)}</td>{_count_cells(s, k)}</tr>" for k in s["outcomes"]
     )
     figures = "".join(
         f"<figure>{_svg(plot(result).get_figure(root=True))}</figure>" for plot in _plots(result)
@@ -217,7 +214,8 @@ def render_comparison(comparison: Comparison) -> str:
         f"<div><h2>{side}: {html.escape(r.summary['scenario'])}</h2>{_question(r.scenario)}</div>"
         for side, r in (("A", a), ("B", b))
     )
-    pairs = [p for p in _plots(a) if p in _plots(b)]
+    in_b = _plots(b)
+    pairs = [p for p in _plots(a) if p in in_b]
     figures = "".join(f"<figure>{_pair_figure(plot, a, b)}</figure>" for plot in pairs)
     faults = "".join(
         _faults_section(r.summary["faults"], f"Faults of {side}", r.summary["replications"])
@@ -263,6 +261,7 @@ def _difference_table(table_id: str, table: pd.DataFrame, kpis: list[str]) -> st
 
 
 def _count_cells(summary: dict, outcome: str) -> str:
+    """An outcome's sessions and share of all sessions, as two cells."""
     count = summary["outcomes"].get(outcome, 0)
     share = count / (summary["sessions"] or 1)
     return f"<td class='num'>{fmt_kpi(count)}</td><td class='num'>{share:.1%}</td>"
