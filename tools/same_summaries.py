@@ -1,0 +1,91 @@
+"""Check that a change leaves every shipped preset's ``summary.json`` byte-identical.
+
+A refactoring must not change a single figure. Run every preset once, at seed 1, with
+the code before the change and again with the code after, then compare the files::
+
+    python tools/same_summaries.py run before/     # on the old checkout
+    python tools/same_summaries.py run after/      # on the new one
+    python tools/same_summaries.py diff before/ after/
+
+``run`` goes through the command line, as a user would (``campaign-sim run PRESET
+--seed 1 --out DIR/PRESET``), two presets at a time. ``diff`` prints one line per preset
+and exits 1 if any file differs or is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+PRESETS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def presets() -> list[Path]:
+    """Every shipped preset (the validation cases too), by file."""
+    return sorted([*PRESETS.glob("*.yaml"), *PRESETS.glob("validation/*.yaml")])
+
+
+def _name(path: Path) -> str:
+    return path.relative_to(PRESETS).with_suffix("").as_posix().replace("/", "-")
+
+
+def run(out: Path, jobs: int) -> int:
+    """Run every preset at seed 1 into ``out/NAME``; return how many failed."""
+    out.mkdir(parents=True, exist_ok=True)
+
+    def one(path: Path) -> tuple[str, int]:
+        name = _name(path)
+        command = [sys.executable, "-m", "simulator", "run", str(path), "--seed", "1"]
+        done = subprocess.run(
+            [*command, "--out", str(out / name), "--no-progress"],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            print(f"{name}: exit {done.returncode}\n{done.stderr}", file=sys.stderr)
+        return name, done.returncode
+
+    with ThreadPoolExecutor(jobs) as pool:
+        failed = [name for name, code in pool.map(one, presets()) if code]
+    print(f"{len(presets()) - len(failed)} presets run into {out}/, {len(failed)} failed")
+    return len(failed)
+
+
+def diff(before: Path, after: Path) -> int:
+    """Compare each preset's ``summary.json``; return how many differ or are missing."""
+    bad = 0
+    for path in presets():
+        name = _name(path)
+        a, b = before / name / "summary.json", after / name / "summary.json"
+        if not a.exists() or not b.exists():
+            verdict, bad = "missing", bad + 1
+        elif a.read_bytes() == b.read_bytes():
+            verdict = f"identical ({a.stat().st_size:,} bytes)"
+        else:
+            verdict, bad = "DIFFERENT", bad + 1
+        print(f"{name:50} {verdict}")
+    print(f"{len(presets()) - bad} of {len(presets())} summaries byte-identical")
+    return bad
+
+
+def main() -> None:
+    """Command line: ``run OUT`` or ``diff BEFORE AFTER``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="run every preset at seed 1 into OUT/NAME")
+    run_parser.add_argument("out", type=Path)
+    run_parser.add_argument("--jobs", type=int, default=2)
+    diff_parser = sub.add_parser("diff", help="compare two folders written by run")
+    diff_parser.add_argument("before", type=Path)
+    diff_parser.add_argument("after", type=Path)
+    args = parser.parse_args()
+    if args.command == "run":
+        sys.exit(1 if run(args.out, args.jobs) else 0)
+    sys.exit(1 if diff(args.before, args.after) else 0)
+
+
+if __name__ == "__main__":
+    main()
