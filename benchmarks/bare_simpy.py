@@ -6,7 +6,7 @@ for the gateway workers, the database pool and each payment channel, a plain dic
 the TTL cache, a plain list as the stock, a heap of picker free times per warehouse,
 and only the statistics such a script keeps (outcome counts, a list of checkout
 latencies, GMV, cache hits, on-time deliveries). It imports nothing from
-``simulator.components``, ``simulator.metrics`` or ``simulator.session``.
+``simulator.model.components``, ``simulator.measure.metrics`` or ``simulator.model.session``.
 
 What it reuses from ``simulator`` (not what is being measured): the ``Scenario``
 object and ``apply_scale`` for the parameters, ``arrival_times`` for the NHPP arrival
@@ -44,10 +44,10 @@ from typing import Any
 import numpy as np
 import simpy
 
-from simulator.scale import apply_scale
-from simulator.streams import Streams
-from simulator.traffic import arrival_times
-from simulator.users import BOUNCE, BROWSE, LEAVE_CART, Population
+from simulator.measure.streams import Streams
+from simulator.model.scale import apply_scale
+from simulator.model.traffic import arrival_times
+from simulator.model.users import BOUNCE, BROWSE, LEAVE_CART, Population
 
 OUTCOMES = (
     "bounced",

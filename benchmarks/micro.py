@@ -3,7 +3,7 @@
 Each figure is the best of ``--repeat`` timings of a loop of ``--number`` calls
 (``timeit`` style: the minimum is the least disturbed run), divided by the number of
 calls, minus the cost of an empty loop of the same shape. The components are built
-from the ``sale-start-spike`` preset exactly as ``simulator.campaign.build`` does.
+from the ``sale-start-spike`` preset exactly as ``simulator.model.campaign.build`` does.
 
 The SimPy-based ones (``Database.query``, ``PaymentChannel.pay``) run one process that
 makes the calls back to back in a tiny environment, with a free pool/channel, so each
@@ -30,15 +30,15 @@ import numpy as np
 import simpy
 
 import simulator
-from simulator.components.cache import Cache
-from simulator.components.database import Database
-from simulator.components.payment import PaymentChannel
-from simulator.components.station import StationStats
-from simulator.metrics import IntervalCounter, Level, Tally
-from simulator.scale import apply_scale
+from simulator.measure.metrics import IntervalCounter, Level, Tally
+from simulator.measure.streams import Streams
+from simulator.model.components.cache import Cache
+from simulator.model.components.database import Database
+from simulator.model.components.payment import PaymentChannel
+from simulator.model.components.station import StationStats
+from simulator.model.scale import apply_scale
+from simulator.model.users import Population
 from simulator.scenario.distributions import make_sampler
-from simulator.streams import Streams
-from simulator.users import Population
 
 PRESET = Path(__file__).resolve().parent.parent / "scenarios" / "sale-start-spike.yaml"
 

@@ -65,15 +65,19 @@ def _group(path: str) -> str | None:
     short = _short(path)
     if short.startswith("simpy/"):
         return "simpy (event loop, resources, events)"
-    if short in ("simulator/metrics.py", "simulator/components/station.py"):
+    if short in ("simulator/measure/metrics.py", "simulator/model/components/station.py"):
         return "simulator metrics (Tally, Level, IntervalCounter, StationStats)"
-    if short.startswith("simulator/components/"):
+    if short.startswith("simulator/model/components/"):
         return "simulator components (gateway, cache, db, payment, ...)"
-    if short in ("simulator/session.py", "simulator/campaign.py"):
+    if short in ("simulator/model/session.py", "simulator/model/campaign.py"):
         return "simulator session flow + arrivals (session.py, campaign.py)"
-    if short in ("simulator/users.py", "simulator/streams.py", "simulator/traffic.py"):
+    if short in (
+        "simulator/model/users.py",
+        "simulator/measure/streams.py",
+        "simulator/model/traffic.py",
+    ):
         return "users, streams, traffic"
-    if short.startswith(("simulator/result.py", "pandas/", "numpy/")):
+    if short.startswith(("simulator/results/", "pandas/", "numpy/")):
         return "summary and time series (result.py, pandas, numpy)"
     if path.startswith("<built-in>") or short == "<built-in>":
         return None  # builtins belong to their caller's layer

@@ -9,8 +9,7 @@ The public API::
     result.timeseries.plot(x="t_s", y="arrival_rate_per_s")
 """
 
-from simulator.campaign import simulate
-from simulator.result import SimulationResult
+from simulator.results import SimulationResult, simulate
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
 

@@ -1,5 +1,5 @@
 """``python -m simulator`` is the ``campaign-sim`` command."""
 
-from simulator.cli import main
+from simulator.interface.cli import main
 
 main()

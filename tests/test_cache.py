@@ -17,11 +17,11 @@ import simpy
 from scipy import stats
 
 import simulator
-from simulator.components.cache import CacheLevel, CacheTier, xfetch_due
-from simulator.keys import KeySpace, bloom_passes, bucket
+from simulator.measure.streams import Streams
+from simulator.model.components.cache import CacheLevel, CacheTier, xfetch_due
+from simulator.model.keys import KeySpace, bloom_passes, bucket
 from simulator.scenario.schema import Cache, Catalogue
 from simulator.scenario.schema import CacheLevel as LevelConfig
-from simulator.streams import Streams
 from tests.conftest import SMALL, fixed, small
 
 READ_S = 0.05  # database read time in these scenarios
@@ -296,7 +296,7 @@ def test_bounded_local_level_never_holds_more_than_its_capacity():
     ]
     scenario = avalanche(0.0)
     scenario["cache"] = {"levels": levels}
-    campaign = simulator.campaign.build(simulator.load_scenario(scenario), seed=2)
+    campaign = simulator.model.campaign.build(simulator.load_scenario(scenario), seed=2)
     campaign.env.run(until=campaign.shop.all_done)
     local = campaign.cache.levels[0]
     assert local.entries() == 50

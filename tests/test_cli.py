@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 from typer.testing import CliRunner
 
-from simulator.cli import app
+from simulator.interface.cli import app
 from tests.conftest import ROOT, SCENARIOS
 
 runner = CliRunner()

@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import simulator
-from simulator.components.inventory import SOLD_OUT, Stock
-from simulator.outcomes import Outcome
+from simulator.measure.outcomes import Outcome
+from simulator.measure.streams import Streams
+from simulator.model.components.inventory import SOLD_OUT, Stock
+from simulator.model.users import Population
 from simulator.scenario.commerce import Deduction
 from simulator.scenario.loader import ScenarioError, load_scenario
-from simulator.streams import Streams
-from simulator.users import Population
 from tests.conftest import assert_books_balance, exp, fixed, small
 
 # ------------------------------------------------------------------ stock mechanics
@@ -245,7 +245,7 @@ def test_with_failover_an_outage_loses_only_the_payments_sent_before_the_switch(
 
 
 def _lost_times(scenario: dict[str, Any]) -> list[float]:
-    from simulator.campaign import build
+    from simulator.model.campaign import build
 
     campaign = build(load_scenario(scenario), seed=3)
     campaign.env.run(until=campaign.shop.all_done)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import simpy
 
 import simulator
-from simulator.components.database import Database
-from simulator.outcomes import Outcome
+from simulator.measure.outcomes import Outcome
+from simulator.measure.streams import Streams
+from simulator.model.components.database import Database
 from simulator.scenario.schema import Database as DatabaseConfig
-from simulator.streams import Streams
 from tests.conftest import fixed, small
 
 

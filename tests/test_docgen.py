@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import pytest
 import typer
 
-from simulator import docgen
-from simulator.cli import app, schema_json
-from simulator.presets import resolve
+from simulator.interface import docgen
+from simulator.interface.cli import app, schema_json
+from simulator.scenario.presets import resolve
 from tests.conftest import ROOT
 
 DOCS = ROOT / "docs"

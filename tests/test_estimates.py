@@ -15,7 +15,7 @@ import pickle
 import numpy as np
 import pytest
 
-from simulator.estimates import (
+from simulator.experiment.estimates import (
     BOOTSTRAP_MIN_N,
     LEVEL,
     Estimate,

@@ -21,8 +21,9 @@ import pytest
 from typer.testing import CliRunner
 
 from simulator import experiment
-from simulator.cli import app
-from simulator.estimates import confidence_interval
+from simulator.experiment import runner as runner_module
+from simulator.experiment.estimates import confidence_interval
+from simulator.interface.cli import app
 from tests.conftest import ROOT, SCENARIOS
 
 runner = CliRunner()
@@ -99,10 +100,10 @@ def test_serial_local_workers_and_dask_give_identical_results(tmp_path):
 def test_spawned_workers_give_the_same_results(monkeypatch):
     """Where workers cannot be forked (threads running, or no fork) they are spawned."""
     with monkeypatch.context() as patch:  # fork, even if an earlier test left threads
-        patch.setattr(experiment, "_context", lambda: multiprocessing.get_context("fork"))
+        patch.setattr(runner_module, "_context", lambda: multiprocessing.get_context("fork"))
         forked = experiment.run_replications(SPIKE, 2, overrides=SMALL, workers=2, progress=False)
     spawn = multiprocessing.get_context("spawn")
-    monkeypatch.setattr(experiment, "_context", lambda: spawn)
+    monkeypatch.setattr(runner_module, "_context", lambda: spawn)
     spawned = experiment.run_replications(SPIKE, 2, overrides=SMALL, workers=2, progress=False)
     assert spawned.summaries == forked.summaries
 

@@ -9,11 +9,11 @@ import pytest
 import simpy
 
 import simulator
-from simulator.campaign import build
-from simulator.components.gateway import TokenBucket, WaitingRoom
-from simulator.components.health import resize
-from simulator.components.station import StationStats
-from simulator.recovery import small_window_s
+from simulator.measure.recovery import small_window_s
+from simulator.model.campaign import build
+from simulator.model.components.gateway import TokenBucket, WaitingRoom
+from simulator.model.components.health import resize
+from simulator.model.components.station import StationStats
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.protections import PeakShaving
 from tests.conftest import assert_books_balance, exp, fixed, small
@@ -305,7 +305,7 @@ def test_small_recovery_windows_hold_whole_intervals():
 
 
 def test_the_report_shows_the_fault_timeline():
-    from simulator.report import render_report
+    from simulator.present.report import render_report
 
     fault = {"kind": "component_down", "component": "payment.a", "at_s": 20, "duration_s": 10}
     page = render_report(_run(faults=[fault]))

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 import simulator
-from simulator.components.customer_service import CustomerService
-from simulator.components.roster import DAY_S, Roster, RosteredQueue
-from simulator.components.tracking import BIN_S, TrackingFeed
+from simulator.measure.streams import Streams
+from simulator.model.components.customer_service import CustomerService
+from simulator.model.components.roster import DAY_S, Roster, RosteredQueue
+from simulator.model.components.tracking import BIN_S, TrackingFeed
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.logistics import CustomerService as ServiceConfig
 from simulator.scenario.logistics import Shift, Surge, Tracking
-from simulator.streams import Streams
-from simulator.theory import erlang_c, mmc_mean_wait, mmcm_abandonment
+from simulator.validation.theory import erlang_c, mmc_mean_wait, mmcm_abandonment
 from tests.conftest import assert_books_balance, exp, fixed, small
 from tests.test_theory import confidence_interval
 

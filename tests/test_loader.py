@@ -12,7 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
-from simulator.cli import app
+from simulator.interface.cli import app
 from simulator.scenario.loader import ScenarioError, load_scenario, parse_path
 from tests.conftest import SCENARIOS, small
 

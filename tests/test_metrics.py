@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.metrics import IntervalCounter, IntervalQuantiles, Level, Tally
+from simulator.measure.metrics import IntervalCounter, IntervalQuantiles, Level, Tally
 
 values = st.lists(
     st.floats(min_value=1e-6, max_value=1e6, allow_nan=False), min_size=1, max_size=400

@@ -55,7 +55,7 @@ import pytest
 from scipy import stats
 
 import simulator
-from simulator.theory import mmc_mean_wait
+from simulator.validation.theory import mmc_mean_wait
 from tests.conftest import SCENARIOS
 
 REPLICATIONS = 10

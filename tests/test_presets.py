@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import simulator
-from simulator.presets import question
+from simulator.scenario.presets import question
 from tests.conftest import SCENARIOS
 
 PRESETS = sorted(SCENARIOS.glob("*.yaml"))

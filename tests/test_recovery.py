@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.metrics import Tally
-from simulator.outcomes import Outcome
-from simulator.recovery import MIN_CHECKOUTS, MIN_SESSIONS, recovery
+from simulator.measure.metrics import Tally
+from simulator.measure.outcomes import Outcome
+from simulator.measure.recovery import MIN_CHECKOUTS, MIN_SESSIONS, recovery
 from simulator.scenario.protections import ComponentDown, DatacenterLoss, Fault
 
 END_S = 3000  # arrivals stop

@@ -14,7 +14,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from simulator.cli import app
+from simulator.interface.cli import app
 from tests.conftest import SCENARIOS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -9,11 +9,11 @@ import pytest
 import simpy
 from scipy import stats
 
-from simulator.outcomes import Outcome
-from simulator.resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, Guard, backoff_delay
+from simulator.measure.outcomes import Outcome
+from simulator.measure.streams import Streams
+from simulator.model.resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, Guard, backoff_delay
 from simulator.scenario.protections import Backoff, Policy
 from simulator.scenario.protections import CircuitBreaker as BreakerConfig
-from simulator.streams import Streams
 
 # ------------------------------------------------------------------------ backoff
 

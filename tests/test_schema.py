@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from simulator.cli import app, schema_json
+from simulator.interface.cli import app, schema_json
 from tests.conftest import SCENARIOS
 
 

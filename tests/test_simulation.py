@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simulator
-from simulator.outcomes import Outcome
+from simulator.measure.outcomes import Outcome
 from tests.conftest import exp, fixed, small
 
 

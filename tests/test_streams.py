@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.streams import Streams, buffered
+from simulator.measure.streams import Streams, buffered
 
 
 def test_same_key_gives_same_numbers():

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import stats
 
 import simulator
-from simulator.theory import erlang_b, erlang_c, mmc_mean_wait, ttl_hit_ratio
+from simulator.validation.theory import erlang_b, erlang_c, mmc_mean_wait, ttl_hit_ratio
 from tests.conftest import exp, fixed, small
 
 

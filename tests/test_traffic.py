@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from simulator.measure.streams import Streams
+from simulator.model.traffic import arrival_times, expected_arrivals
 from simulator.scenario.schema import Traffic
-from simulator.streams import Streams
-from simulator.traffic import arrival_times, expected_arrivals
 
 SPIKE = Traffic(
     baseline_per_s=10,

@@ -1,7 +1,7 @@
 """The model against queueing theory, Little's law and conservation, and the scale option.
 
 Tolerances are confidence intervals, never fixed percentages: see
-``simulator/validation.py`` for the pass rate of a correct model (all checks pass with
+``simulator/validation/suite.py`` for the pass rate of a correct model (all checks pass with
 probability >= 95% for a fresh seed, Bonferroni over the checks).
 """
 
@@ -15,9 +15,9 @@ from scipy import stats
 from typer.testing import CliRunner
 
 import simulator
-from simulator.cli import app
-from simulator.theory import mmc_mean_wait
-from simulator.validation import confidence_interval, run_validation
+from simulator.interface.cli import app
+from simulator.validation.suite import confidence_interval, run_validation
+from simulator.validation.theory import mmc_mean_wait
 from tests.conftest import SCENARIOS
 
 
@@ -78,7 +78,7 @@ def test_validate_theory_command_prints_the_table(validation_table, monkeypatch)
         progress("M/M/1")
         return validation_table
 
-    monkeypatch.setattr("simulator.validation.run_validation", suite)
+    monkeypatch.setattr("simulator.validation.suite.run_validation", suite)
     result = CliRunner().invoke(app, ["validate", "--theory", "-r", "10"])
     assert asked == [10]
     assert result.exit_code == 0, result.output

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from simulator.streams import buffered
+from simulator.measure.streams import buffered
 
 __all__ = [
     "Deterministic",

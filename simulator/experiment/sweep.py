@@ -1,0 +1,222 @@
+"""Sweeps: every combination of a grid of field values (full factorial), each replicated.
+
+Every point runs on the same stream keys, so differences between points are paired
+(common random numbers). Values are typed by the schema as ``--set`` values are, and a
+bad one is reported as ``--grid PATH=VALUE`` before anything runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from simulator.experiment.estimates import LEVEL
+from simulator.experiment.replications import Replications, replication_tasks
+from simulator.experiment.runner import ScenarioLike, Scheduler, Task, collect, load
+from simulator.scenario.loader import ScenarioError
+from simulator.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["Sweep", "parse_grid", "run_sweep", "sweep"]
+
+
+def parse_grid(specs: Iterable[str]) -> dict[str, list[str]]:
+    """``["path=v1,v2", ...]`` as ``{path: [v1, v2]}`` (values stay text, typed on load)."""
+    grid: dict[str, list[str]] = {}
+    for spec in specs:
+        path, sep, values = spec.partition("=")
+        items = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not path.strip() or not items:
+            raise ValueError(f"--grid {spec!r}: expected PATH=V1,V2,...")
+        if path.strip() in grid:
+            raise ValueError(f"--grid {spec!r}: {path.strip()} is swept twice")
+        grid[path.strip()] = items
+    return grid
+
+
+def _axis(values: Sequence[Any]) -> list[Any]:
+    """Grid values as numbers when they all are (for plotting), else as text."""
+    try:
+        return [float(v) for v in values]
+    except (TypeError, ValueError):
+        return [str(v) for v in values]
+
+
+@dataclass
+@dataclass
+class Sweep:
+    """A full factorial sweep: every combination of the grid's values, replicated.
+
+    Attributes:
+        grid: swept field path -> values, in the order given.
+        points: one dict per combination (path -> value), in run order.
+        runs: the replications of each point.
+    """
+
+    grid: dict[str, list[Any]]
+    points: list[dict[str, Any]]
+    runs: list[Replications] = field(repr=False)
+
+    def _point_columns(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.points, columns=list(self.grid))
+        for path in self.grid:
+            frame[path] = _axis(frame[path].tolist())
+        frame.insert(0, "point", range(len(self.points)))
+        return frame
+
+    def results(self) -> pd.DataFrame:
+        """Tidy: one row per point x replication x KPI, with the swept values."""
+        frames = []
+        for point, runs in enumerate(self.runs):
+            long = runs.values().reset_index().melt(id_vars="replication", var_name="kpi")
+            long.insert(0, "point", point)
+            frames.append(long)
+        tidy = pd.concat(frames, ignore_index=True)
+        return self._point_columns().merge(tidy, on="point")
+
+    def table(self) -> pd.DataFrame:
+        """One row per point x KPI: mean, 95% CI and n, with the swept values."""
+        frames = []
+        for point, runs in enumerate(self.runs):
+            frame = runs.table().reset_index()
+            frame.insert(0, "point", point)
+            frames.append(frame)
+        return self._point_columns().merge(pd.concat(frames, ignore_index=True), on="point")
+
+    def plot(self, kpi: str = "checkout_latency_ms.p99", x: str | None = None) -> Figure:
+        """A KPI's mean and 95% CI against a swept field, one line per other combination."""
+        import matplotlib.pyplot as plt
+
+        x = x or next(iter(self.grid))
+        if x not in self.grid:
+            raise ValueError(f"{x!r} is not swept; swept: {', '.join(self.grid)}")
+        rows = self.table()
+        rows = rows[rows["kpi"] == kpi]
+        if rows.empty:
+            raise ValueError(f"no KPI {kpi!r} in the sweep's results")
+        others = [p for p in self.grid if p != x]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        groups = rows.groupby(others, sort=False) if others else [((), rows)]
+        for key, line in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            label = ", ".join(
+                f"{p}={v:g}" if isinstance(v, float) else f"{p}={v}"
+                for p, v in zip(others, key, strict=True)
+            )
+            low = (line["mean"] - line["ci_low"]).fillna(0)
+            high = (line["ci_high"] - line["mean"]).fillna(0)
+            ax.errorbar(
+                line[x], line["mean"], yerr=[low, high], marker="o", capsize=3, label=label or None
+            )
+        ax.set_xlabel(x)
+        ax.set_ylabel(kpi)
+        ax.set_title(f"{kpi} (mean, {LEVEL:.0%} CI, {len(self.runs[0].summaries)} replications)")
+        ax.grid(alpha=0.3)
+        if others:
+            ax.legend(fontsize="small")
+        fig.tight_layout()
+        return fig
+
+    def write(self, out: Path, kpi: str | None = "checkout_latency_ms.p99") -> Path:
+        """Write the ``results`` and ``summary`` tables and ``sweep.png``.
+
+        The tables are Parquet and CSV; ``sweep.png`` plots ``kpi`` (none when None).
+        """
+        import matplotlib.pyplot as plt
+
+        out.mkdir(parents=True, exist_ok=True)
+        for name, frame in (("results", self.results()), ("summary", self.table())):
+            frame.to_parquet(out / f"{name}.parquet", index=False)
+            frame.to_csv(out / f"{name}.csv", index=False)
+        if kpi is not None:
+            fig = self.plot(kpi)
+            fig.savefig(out / "sweep.png", dpi=120)
+            plt.close(fig)
+        return out
+
+
+def run_sweep(
+    scenario: ScenarioLike,
+    grid: Mapping[str, Sequence[Any]],
+    replications: int = 5,
+    *,
+    seed: int | None = None,
+    overrides: Iterable[str] = (),
+    workers: int | None = None,
+    scheduler: Scheduler = None,
+    out: str | Path | None = None,
+    progress: bool | None = True,
+) -> Sweep:
+    """Run every combination of the grid's values (full factorial), each replicated.
+
+    Every point runs on the same stream keys, so differences between points are paired
+    (common random numbers). Each point's replications go to ``out/points/pNNN``.
+
+    Args:
+        scenario: the base scenario (file, preset name, mapping or Scenario).
+        grid: field path -> values, e.g. ``{"database.pool_size": [20, 40, 80]}``.
+        replications: replications per point.
+        seed: the seed of every point (default: the scenario's).
+        overrides: ``PATH=VALUE`` strings applied to every point.
+        workers: local worker processes, as :func:`run_replications`.
+        scheduler: a Dask scheduler, as :func:`run_replications`.
+        out: output folder; point i's replications go to ``out/points/pNNN``.
+        progress: show a progress bar, as :func:`run_replications`.
+
+    Raises:
+        ScenarioError: if a point is not a valid scenario (before anything runs).
+    """
+    paths = list(grid)
+    points = [dict(zip(paths, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    scenarios = [_load_point(scenario, list(overrides), point) for point in points]
+    seed = scenarios[0].seed if seed is None else seed
+    folder = None if out is None else Path(out)
+    todo: list[Task] = []
+    for i, point_scenario in enumerate(scenarios):
+        prefix = f"points/p{i:03d}/"
+        todo += replication_tasks(
+            point_scenario, seed, replications, prefix, False, start=len(todo)
+        )
+    summaries = collect(todo, folder, workers, scheduler, progress)
+    runs = [
+        Replications(s, seed, summaries[i * replications : (i + 1) * replications])
+        for i, s in enumerate(scenarios)
+    ]
+    return Sweep({p: list(v) for p, v in grid.items()}, points, runs)
+
+
+def _load_point(scenario: ScenarioLike, overrides: list[str], point: dict[str, Any]) -> Scenario:
+    """A grid point's scenario; a bad grid value is reported as ``--grid PATH=VALUE``."""
+    swept = [f"{path}={_text(value)}" for path, value in point.items()]
+    try:
+        return load(scenario, [*overrides, *swept])
+    except ScenarioError as exc:
+        from_grid = {f"--set {text}" for text in swept}
+        raise ScenarioError(
+            replace(p, source=p.source.replace("--set", "--grid", 1))
+            if p.source in from_grid
+            else p
+            for p in exc.problems
+        ) from None
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def sweep(
+    scenario: ScenarioLike,
+    grid: Mapping[str, Sequence[Any]],
+    replications: int = 5,
+    **options: Any,
+) -> pd.DataFrame:
+    """Per point and KPI, mean and 95% CI; options as :func:`run_sweep`."""
+    return run_sweep(scenario, grid, replications, **options).table()

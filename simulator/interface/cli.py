@@ -1,0 +1,468 @@
+"""The ``campaign-sim`` command line.
+
+Bad input never shows a traceback: scenario problems are printed one per line as
+``FILE:LINE:COL: path: message`` and the command exits with status 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from simulator.experiment import (
+    ExperimentError,
+    Interrupted,
+    SchedulerError,
+    parse_grid,
+    run_comparison,
+    run_replications,
+    run_sweep,
+)
+from simulator.experiment.estimates import BOOTSTRAP_MIN_N, table_estimate
+from simulator.present.kpis import (
+    HEADLINE,
+    business_rows,
+    delivery_rows,
+    difference_cells,
+    fmt_grid_value,
+    fmt_kpi,
+    kpi_kind,
+    protection_rows,
+)
+from simulator.present.report import write_comparison_report, write_report, write_sweep_report
+from simulator.results import SimulationResult, simulate
+from simulator.scenario.loader import ScenarioError, load_scenario
+from simulator.scenario.presets import presets, resolve
+from simulator.scenario.schema import Scenario
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Simulate an e-commerce sale: traffic spike, cache, database, payment, fulfilment.",
+)
+# A log file or pipe does not wrap lines: give tables room there (a terminal sets its own).
+_out = Console(width=None if sys.stdout.isatty() else 120)
+_err = Console(stderr=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a field: PATH=VALUE, e.g. --set cache.levels[0].ttl_s=30 (repeatable).",
+        show_default=False,
+    ),
+]
+
+
+def _load(scenario: str, overrides: list[str] | None) -> Scenario:
+    try:
+        return load_scenario(resolve(scenario), overrides or [])
+    except ScenarioError as exc:
+        _problems(exc, scenario)
+        raise typer.Exit(2) from None
+
+
+def _problems(exc: ScenarioError, source: str) -> None:
+    for problem in exc.problems:
+        _err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+    count = len(exc.problems)
+    _err.print(f"{count} problem{'s' if count != 1 else ''} in {source}", style="bold red")
+
+
+ReplicationsOption = Annotated[
+    int, typer.Option("-r", "--replications", min=1, help="Independent replications.")
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(help="Local worker processes (default: all cores; 1 runs serially).", min=1),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786: run the replications on "
+        "that cluster (needs campaign-sim[dask]).",
+        show_default=False,
+    ),
+]
+ProgressOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Progress bar (default: on a terminal only).",
+        show_default=False,
+    ),
+]
+SeedOption = Annotated[int | None, typer.Option(help="Seed (default: the scenario's).")]
+OutOption = Annotated[Path | None, typer.Option(help="Output folder.", show_default=False)]
+
+
+@contextmanager
+def _experiment(scheduler: str | None, source: str = "") -> Iterator[None]:
+    """Run an experiment: Ctrl-C keeps finished work (exit 130); bad input exits 2."""
+    if scheduler is not None and importlib.util.find_spec("distributed") is None:
+        _err.print("--scheduler needs the dask extra: pip install 'campaign-sim[dask]'")
+        raise typer.Exit(2)
+    try:
+        yield
+    except Interrupted as exc:
+        _err.print(str(exc), style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    except (SchedulerError, ExperimentError) as exc:
+        _err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except ScenarioError as exc:
+        _problems(exc, f"the sweep of {source}")
+        raise typer.Exit(2) from None
+
+
+def _warmup(text: str | None) -> float | str | None:
+    if text is None or text == "mser5":
+        return text
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        _err.print(f"--warmup {text!r}: give seconds (>= 0) or mser5")
+        raise typer.Exit(2)
+    return seconds
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or preset name.")],
+    seed: SeedOption = None,
+    replications: ReplicationsOption = 1,
+    set_: SetOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: runs/SCENARIO-NAME).")
+    ] = None,
+    warmup: Annotated[
+        str | None,
+        typer.Option(
+            help="Steady-state studies only: seconds to delete at the start, or mser5 to "
+            "choose them from 5 pilot runs. A sale needs none.",
+            show_default=False,
+        ),
+    ] = None,
+    warmup_series: Annotated[
+        str, typer.Option(help="Time-series column MSER-5 reads.")
+    ] = "checkout_p50_ms",
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    progress: ProgressOption = None,
+) -> None:
+    """Run a scenario, print its KPIs and write summary.json, timeseries.parquet, report.html.
+
+    With -r N the KPIs are means with 95% confidence intervals, each replication is kept
+    in OUT/replications/, and running the same command again resumes.
+    """
+    loaded = _load(scenario, set_)
+    folder = out or Path("runs") / loaded.name
+    started = time.perf_counter()
+    if replications == 1 and warmup is None:
+        result = simulate(loaded, seed=seed)
+        wall_s = time.perf_counter() - started
+        result.write(folder)
+        write_report(result, folder / "report.html")
+        _out.print(kpi_table(result))
+        sessions = result.summary["sessions"]
+        _out.print(
+            f"{sessions:,} sessions simulated in {wall_s:.1f} s "
+            f"({sessions / wall_s:,.0f} sessions/s); results in {folder}/"
+        )
+        return
+    with _experiment(scheduler):
+        runs = run_replications(
+            loaded,
+            replications,
+            seed=seed,
+            warmup=_warmup(warmup),
+            warmup_series=warmup_series,
+            workers=workers,
+            scheduler=scheduler,
+            out=folder,
+            progress=progress,
+        )
+    runs.write(folder)
+    write_report(runs.result(), folder / "report.html")
+    wall_s = time.perf_counter() - started
+    _out.print(kpi_table(runs.result()))
+    if runs.scenario.warmup_s:
+        _out.print(
+            f"warm-up: station statistics (stations.*: waits, utilisation, number inside) "
+            f"leave out the first {runs.scenario.warmup_s:,.0f} s of each run; the other "
+            f"KPIs cover the whole run"
+        )
+    _out.print(
+        f"{replications} replications in {wall_s:.1f} s; mean [95% CI] per KPI (Student t; "
+        f"bootstrap for p95/p99/max from {BOOTSTRAP_MIN_N} replications); results in {folder}/"
+    )
+
+
+@app.command()
+def compare(
+    a: Annotated[str, typer.Argument(help="Scenario A (the reference): file or preset.")],
+    b: Annotated[str, typer.Argument(help="Scenario B: differences are B - A.")],
+    replications: Annotated[
+        int, typer.Option("-r", "--replications", min=2, help="Replications of each.")
+    ] = 10,
+    seed: SeedOption = None,
+    set_: SetOption = None,
+    out: OutOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    progress: ProgressOption = None,
+    all_kpis: Annotated[
+        bool, typer.Option("--all", help="Print every KPI, not the headline ones.")
+    ] = False,
+) -> None:
+    """Compare two scenarios with common random numbers: B - A per KPI with its 95% CI.
+
+    Both run on the same stream keys, so the differences are paired and their intervals
+    narrow. Writes OUT/comparison.csv and .parquet, OUT/report.html (A and B side by
+    side with the differences), and each side's runs in OUT/A, OUT/B.
+    """
+    first, second = _load(a, set_), _load(b, set_)
+    folder = out or Path("runs") / f"compare-{first.name}-vs-{second.name}"
+    with _experiment(scheduler):
+        comparison = run_comparison(
+            first,
+            second,
+            replications,
+            seed=seed,
+            workers=workers,
+            scheduler=scheduler,
+            out=folder,
+            progress=progress,
+        )
+    comparison.write(folder)
+    write_comparison_report(comparison, folder / "report.html")
+    table = comparison.table()
+    _out.print(comparison_table(table, first.name, second.name, replications, all_kpis))
+    significant = int(table["significant"].sum())
+    _out.print(
+        f"{significant} of {len(table)} KPIs differ significantly (95% CI of B - A excludes "
+        f"0; each KPI is tested on its own, so among many about 1 in 20 unchanged ones will "
+        f"show as significant by chance); every KPI in {folder}/comparison.csv, the "
+        f"report in {folder}/report.html"
+    )
+
+
+def comparison_table(
+    table: pd.DataFrame, a: str, b: str, replications: int, all_kpis: bool = False
+) -> Table:
+    """B - A per KPI as a rich table: means, difference [95% CI], significance."""
+    kpis = list(table.index) if all_kpis else [k for k in HEADLINE if k in table.index]
+    out = Table(
+        title=f"A = {a}, B = {b}: B - A paired over {replications} replications "
+        "(common random numbers)"
+    )
+    out.add_column("KPI", no_wrap=True)
+    for column in ("A", "B", "B - A", "95% CI", "sig."):
+        out.add_column(column, justify="right", no_wrap=True)
+    for kpi in kpis:
+        row = table.loc[kpi].to_dict()
+        out.add_row(kpi, *difference_cells(row, kpi_kind(kpi)), "yes" if row["significant"] else "")
+    return out
+
+
+@app.command()
+def sweep(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or preset name.")],
+    grid: Annotated[
+        list[str],
+        typer.Option(
+            help="PATH=V1,V2,... : the field and its values (repeat for a full factorial grid).",
+            show_default=False,
+        ),
+    ],
+    replications: ReplicationsOption = 5,
+    kpi: Annotated[
+        str, typer.Option(help="KPI to print and plot (dotted path, as in kpis.csv).")
+    ] = "checkout_latency_ms.p99",
+    seed: SeedOption = None,
+    set_: SetOption = None,
+    out: OutOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    progress: ProgressOption = None,
+) -> None:
+    """Run every combination of the grid's values, replicated.
+
+    Writes OUT/results.parquet and .csv (one row per point x replication x KPI),
+    OUT/summary.parquet and .csv (per point and KPI: mean and 95% CI), OUT/sweep.png and
+    OUT/report.html (the KPIs against the grid, every point's figures).
+    """
+    try:
+        axes = parse_grid(grid)
+    except ValueError as exc:
+        _err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    loaded = _load(scenario, set_)
+    folder = out or Path("runs") / f"sweep-{loaded.name}"
+    with _experiment(scheduler, scenario):
+        swept = run_sweep(
+            resolve(scenario),
+            axes,
+            replications,
+            seed=seed,
+            overrides=set_ or [],
+            workers=workers,
+            scheduler=scheduler,
+            out=folder,
+            progress=progress,
+        )
+    table = swept.table()
+    chosen = table[table["kpi"] == kpi]
+    if chosen.empty:
+        swept.write(folder, kpi=None)
+        write_sweep_report(swept, folder / "report.html")
+        close = difflib.get_close_matches(kpi, table["kpi"].unique(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        _err.print(f"--kpi {kpi}: no such KPI{hint} (results are in {folder}/)")
+        raise typer.Exit(2)
+    swept.write(folder, kpi=kpi)
+    write_sweep_report(swept, folder / "report.html", kpi)
+    out_table = Table(title=f"{kpi}: mean [95% CI] over {replications} replications")
+    for path in axes:
+        out_table.add_column(path, justify="right")
+    out_table.add_column(kpi, justify="right")
+    for row in chosen.to_dict("records"):
+        values = [fmt_grid_value(row[p]) for p in axes]
+        out_table.add_row(*values, fmt_kpi(table_estimate(row), kpi_kind(kpi)))
+    _out.print(out_table)
+    _out.print(f"{len(swept.points)} points x {replications} replications; results in {folder}/")
+
+
+@app.command()
+def validate(
+    scenario: Annotated[
+        str | None, typer.Argument(help="Scenario file or preset name to check.")
+    ] = None,
+    set_: SetOption = None,
+    theory: Annotated[
+        bool, typer.Option("--theory", help="Run the queueing-theory validation suite.")
+    ] = False,
+    replications: Annotated[
+        int, typer.Option("-r", "--replications", min=2, help="Replications per case.")
+    ] = 10,
+) -> None:
+    """Check a scenario file (exit 0 valid, 2 not), or with --theory validate the model."""
+    if theory:
+        _theory_table(replications)
+        return
+    if scenario is None:
+        _err.print("give a SCENARIO to check, or --theory to run the validation suite")
+        raise typer.Exit(2)
+    loaded = _load(scenario, set_)
+    _out.print(f"{scenario}: valid scenario '{loaded.name}'")
+
+
+def _theory_table(replications: int) -> None:
+    from rich.progress import Progress
+
+    from simulator.validation.suite import run_validation
+
+    with Progress(transient=True, console=_err) as bar:
+        task = bar.add_task("validating", total=None)
+        table = run_validation(
+            replications, progress=lambda text: bar.update(task, description=text)
+        )
+    level = table["ci_level"].iloc[0]
+    out = Table(title=f"Model vs queueing theory ({replications} replications, CI {level:.2%})")
+    for column in ("case", "theory", "simulated", "CI", "result"):
+        out.add_column(column, justify="left" if column == "case" else "right")
+    for row in table.itertuples():
+        out.add_row(
+            str(row.case),
+            f"{row.theory:.4f}",
+            f"{row.simulated:.4f}",
+            f"[{row.ci_low:.4f}, {row.ci_high:.4f}]",
+            "pass" if row.passed else "[bold red]FAIL[/]",
+        )
+    _out.print(out)
+    failed = int((~table["passed"]).sum())
+    _out.print(
+        f"{len(table) - failed}/{len(table)} checks inside their confidence intervals; a "
+        f"correct model passes all of them with probability >= 95% (Bonferroni)."
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_presets() -> None:
+    """List the shipped presets and the question each answers."""
+    # One block per preset rather than a table: names are what users type, so they are
+    # never cut, and questions stay readable in a narrow terminal.
+    for name, path, question in presets():
+        _out.print(f"[bold]{escape(name)}[/bold]  [dim]{escape(str(path))}[/dim]")
+        _out.print(Padding(Text(question), (0, 0, 0, 2)))
+
+
+@app.command()
+def schema() -> None:
+    """Print the scenario JSON Schema (for editor completion)."""
+    sys.stdout.write(schema_json() + "\n")
+
+
+def schema_json() -> str:
+    """The scenario JSON Schema as text, as committed in scenarios/scenario.schema.json."""
+    return json.dumps(Scenario.model_json_schema(), indent=2)
+
+
+_QS = ("p50", "p95", "p99")
+
+
+def kpi_table(result: SimulationResult) -> Table:
+    """The headline KPIs of a run (or the means and CIs of replications) as a rich table."""
+    s = result.summary
+    runs = f", {s['replications']} replications: mean [95% CI]" if "replications" in s else ""
+    table = Table(title=f"{s['scenario']} (seed {s['seed']}{runs})", show_header=True)
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, str]] = [("sessions", fmt_kpi(s["sessions"]))]
+    rows += [(f"  {k}", fmt_kpi(v)) for k, v in s["outcomes"].items()]
+    lat = s["checkout_latency_ms"]
+    rows += [
+        ("orders", fmt_kpi(s["orders"])),
+        ("GMV (CNY)", fmt_kpi(s["gmv"], "cny")),
+        ("AOV (CNY)", fmt_kpi(s["aov"], "cny")),
+        ("conversion rate", fmt_kpi(s["conversion_rate"], "pct")),
+        *((name, fmt_kpi(value, kind)) for name, value, kind in business_rows(s)),
+        ("checkout latency p50 / p95 / p99 (ms)", " / ".join(fmt_kpi(lat[q]) for q in _QS)),
+        ("page latency p95 (ms)", fmt_kpi(s["page_latency_ms"]["p95"])),
+        ("cache hit ratio", fmt_kpi(s["cache_hit_ratio"], "pct")),
+        ("DB peak QPS", fmt_kpi(s["db_peak_qps"])),
+        ("DB pool timeouts", fmt_kpi(s["db_pool_timeouts"])),
+        ("payment success rate", fmt_kpi(s["payment_success_rate"], "pct")),
+        *((name, fmt_kpi(value, kind)) for name, value, kind in delivery_rows(s)),
+    ]
+    rows += [(name, fmt_kpi(value)) for name, value in protection_rows(s)]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,16 @@
+"""The model of one replication: the shop, its users and its faults, on a SimPy clock.
+
+The room's one door for the rest of the package is :func:`run` (a scenario and a seed
+in, a :class:`RunRecord` out); nothing outside the model reads a component's
+attributes. Inside: the wiring (:mod:`.campaign`), the session flow (:mod:`.session`),
+users (:mod:`.users`), prices and the books (:mod:`.pricing`, :mod:`.ledger`), traffic
+and the catalogue's keys (:mod:`.traffic`, :mod:`.keys`), the fault timeline
+(:mod:`.faults`), scale (:mod:`.scale`), the resilience policies (:mod:`.resilience`)
+and the components (:mod:`.components`). The model imports only the scenario schema
+and the measurement room (:mod:`simulator.measure`).
+"""
+
+from simulator.model.campaign import run
+from simulator.model.record import RunRecord
+
+__all__ = ["RunRecord", "run"]
