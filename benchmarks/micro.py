@@ -31,14 +31,13 @@ import simpy
 
 import simulator
 from simulator.measure.metrics import IntervalCounter, Level, Tally
-from simulator.measure.streams import Streams
+from simulator.measure.streams import Streams, make_sampler
 from simulator.model.components.cache import Cache
 from simulator.model.components.database import Database
 from simulator.model.components.payment import PaymentChannel
 from simulator.model.components.station import StationStats
 from simulator.model.scale import apply_scale
 from simulator.model.users import Population
-from simulator.scenario.distributions import make_sampler
 
 PRESET = Path(__file__).resolve().parent.parent / "scenarios" / "sale-start-spike.yaml"
 

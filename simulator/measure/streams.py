@@ -10,20 +10,30 @@ component's draws, and two scenarios that differ in one component see the same u
 (common random numbers).
 
 Draws on the simulation's hot path go through :func:`buffered`, which fetches values
-from numpy in blocks and hands them out one by one at C speed.
+from numpy in blocks and hands them out one by one at C speed; :func:`make_sampler`
+turns a distribution as written in a scenario into such a draw from a named stream.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Streams", "buffered", "stream_key"]
+from simulator.scenario.distributions import (
+    Deterministic,
+    Exponential,
+    Gamma,
+    LogNormal,
+    Uniform,
+)
+
+__all__ = ["Streams", "buffered", "make_sampler", "stream_key"]
 
 _BLOCK = 2048
 
@@ -75,3 +85,36 @@ def buffered(draw: Callable[[int], np.ndarray], block: int = _BLOCK) -> Callable
             yield draw(block).tolist()
 
     return partial(next, itertools.chain.from_iterable(blocks()))
+
+
+def make_sampler(
+    spec: Exponential | Deterministic | Uniform | LogNormal | Gamma,
+    rng: np.random.Generator,
+    scale: float = 1.0,
+) -> Callable[[], float]:
+    """Return a zero-argument sampler drawing from ``spec`` with ``rng``.
+
+    Args:
+        spec: the distribution as written in the scenario.
+        rng: the named stream to draw from.
+        scale: factor applied to every value, e.g. 0.001 to turn ``_ms`` into seconds.
+    """
+    if isinstance(spec, Deterministic):
+        value = spec.value * scale
+        return lambda: value
+    if isinstance(spec, Exponential):
+        mean = spec.mean * scale
+        return buffered(lambda n: rng.exponential(mean, n))
+    if isinstance(spec, Uniform):
+        low, high = spec.low * scale, spec.high * scale
+        return buffered(lambda n: rng.uniform(low, high, n))
+    if isinstance(spec, LogNormal):
+        sigma2 = math.log1p(spec.cv**2)
+        mu = math.log(spec.mean * scale) - sigma2 / 2
+        sigma = math.sqrt(sigma2)
+        return buffered(lambda n: rng.lognormal(mu, sigma, n))
+    if isinstance(spec, Gamma):
+        shape = 1 / spec.cv**2
+        theta = spec.mean * scale / shape
+        return buffered(lambda n: rng.gamma(shape, theta, n))
+    raise TypeError(f"unknown distribution {spec!r}")  # pragma: no cover

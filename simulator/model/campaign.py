@@ -17,7 +17,7 @@ from typing import Any
 import simpy
 
 from simulator.measure.metrics import IntervalCounter
-from simulator.measure.streams import Streams, buffered
+from simulator.measure.streams import Streams, buffered, make_sampler
 from simulator.model.components.cache import CacheTier, NoCache
 from simulator.model.components.customer_service import CustomerService
 from simulator.model.components.database import Database
@@ -39,7 +39,6 @@ from simulator.model.session import Commerce, Refresh, Shop
 from simulator.model.traffic import arrival_times
 from simulator.model.users import Population
 from simulator.scenario.commerce import CouponRain, Presale
-from simulator.scenario.distributions import make_sampler
 from simulator.scenario.protections import CapacityReduced
 from simulator.scenario.schema import Scenario
 

@@ -16,11 +16,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulator.measure.streams import Streams, buffered
+from simulator.measure.streams import Streams, buffered, make_sampler
 from simulator.model.keys import KeySpace, zipf_cdf
 from simulator.model.pricing import Pricing
 from simulator.scenario.commerce import Coupon, CouponRain, FlashSale, Response
-from simulator.scenario.distributions import Deterministic, make_sampler
+from simulator.scenario.distributions import Deterministic
 from simulator.scenario.schema import Scenario
 
 __all__ = ["BOUNCE", "BROWSE", "BUY", "LEAVE_CART", "Population", "User", "zipf_cdf"]

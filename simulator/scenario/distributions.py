@@ -8,14 +8,9 @@ exactly 2 ms. The unit is the one in the field's name (``service_time_ms``,
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from simulator.measure.streams import buffered
 
 __all__ = [
     "Deterministic",
@@ -24,7 +19,6 @@ __all__ = [
     "Gamma",
     "LogNormal",
     "Uniform",
-    "make_sampler",
 ]
 
 
@@ -104,36 +98,3 @@ Distribution = Annotated[
     Exponential | Deterministic | Uniform | LogNormal | Gamma,
     Field(discriminator="dist"),
 ]
-
-
-def make_sampler(
-    spec: Exponential | Deterministic | Uniform | LogNormal | Gamma,
-    rng: np.random.Generator,
-    scale: float = 1.0,
-) -> Callable[[], float]:
-    """Return a zero-argument sampler drawing from ``spec`` with ``rng``.
-
-    Args:
-        spec: the distribution as written in the scenario.
-        rng: the named stream to draw from.
-        scale: factor applied to every value, e.g. 0.001 to turn ``_ms`` into seconds.
-    """
-    if isinstance(spec, Deterministic):
-        value = spec.value * scale
-        return lambda: value
-    if isinstance(spec, Exponential):
-        mean = spec.mean * scale
-        return buffered(lambda n: rng.exponential(mean, n))
-    if isinstance(spec, Uniform):
-        low, high = spec.low * scale, spec.high * scale
-        return buffered(lambda n: rng.uniform(low, high, n))
-    if isinstance(spec, LogNormal):
-        sigma2 = math.log1p(spec.cv**2)
-        mu = math.log(spec.mean * scale) - sigma2 / 2
-        sigma = math.sqrt(sigma2)
-        return buffered(lambda n: rng.lognormal(mu, sigma, n))
-    if isinstance(spec, Gamma):
-        shape = 1 / spec.cv**2
-        theta = spec.mean * scale / shape
-        return buffered(lambda n: rng.gamma(shape, theta, n))
-    raise TypeError(f"unknown distribution {spec!r}")  # pragma: no cover

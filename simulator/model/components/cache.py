@@ -45,9 +45,8 @@ import simpy
 
 from simulator.measure.metrics import IntervalCounter
 from simulator.measure.outcomes import Outcome
-from simulator.measure.streams import Streams, buffered
+from simulator.measure.streams import Streams, buffered, make_sampler
 from simulator.model.keys import KeySpace, bloom_passes, bucket
-from simulator.scenario.distributions import make_sampler
 from simulator.scenario.schema import Cache as CacheConfig
 from simulator.scenario.schema import CacheLevel as LevelConfig
 

@@ -22,10 +22,9 @@ from collections.abc import Callable
 import numpy as np
 
 from simulator.measure.metrics import IntervalCounter, Tally, ratio
-from simulator.measure.streams import Streams, buffered
+from simulator.measure.streams import Streams, buffered, make_sampler
 from simulator.model.components.roster import HOUR_S, Roster, RosteredQueue
 from simulator.model.components.tracking import BIN_S, TrackingFeed
-from simulator.scenario.distributions import make_sampler
 from simulator.scenario.logistics import CustomerService as ServiceConfig
 
 __all__ = ["REASONS", "CustomerService"]

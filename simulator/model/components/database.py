@@ -32,11 +32,10 @@ import simpy
 
 from simulator.measure.metrics import IntervalCounter
 from simulator.measure.outcomes import Outcome
-from simulator.measure.streams import Streams
+from simulator.measure.streams import Streams, make_sampler
 from simulator.model.components.health import Impairable
 from simulator.model.components.station import StationStats, wait_for
 from simulator.model.keys import KeySpace, bucket
-from simulator.scenario.distributions import make_sampler
 from simulator.scenario.schema import Database as DatabaseConfig
 
 __all__ = ["Database", "Instance"]

@@ -20,10 +20,9 @@ import math
 from collections.abc import Callable, Sequence
 
 from simulator.measure.metrics import IntervalCounter, Tally
-from simulator.measure.streams import Streams
+from simulator.measure.streams import Streams, make_sampler
 from simulator.model.components.roster import DAY_S, HOUR_S, Roster, RosteredQueue
 from simulator.model.components.tracking import TrackingFeed
-from simulator.scenario.distributions import make_sampler
 from simulator.scenario.logistics import Fulfilment as FulfilmentConfig
 from simulator.scenario.logistics import Warehouse as WarehouseConfig
 

@@ -25,10 +25,9 @@ import simpy
 
 from simulator.measure.metrics import IntervalCounter
 from simulator.measure.outcomes import Outcome
-from simulator.measure.streams import Streams
+from simulator.measure.streams import Streams, make_sampler
 from simulator.model.components.health import Impairable, resize
 from simulator.model.components.station import StationStats, UtilisationWindow, wait_for
-from simulator.scenario.distributions import make_sampler
 from simulator.scenario.protections import Autoscaling, PeakShaving, RateLimit
 from simulator.scenario.schema import Gateway as GatewayConfig
 

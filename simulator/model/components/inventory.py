@@ -31,10 +31,9 @@ from typing import Any
 import simpy
 
 from simulator.measure.outcomes import Outcome
-from simulator.measure.streams import Streams, buffered
+from simulator.measure.streams import Streams, buffered, make_sampler
 from simulator.model.components.station import wait_for
 from simulator.scenario.commerce import Deduction
-from simulator.scenario.distributions import make_sampler
 
 __all__ = ["SOLD_OUT", "Stock"]
 

@@ -25,11 +25,10 @@ import simpy
 
 from simulator.measure.metrics import IntervalCounter
 from simulator.measure.outcomes import Outcome
-from simulator.measure.streams import Streams, buffered
+from simulator.measure.streams import Streams, buffered, make_sampler
 from simulator.model.components.health import Impairable
 from simulator.model.components.station import StationStats, wait_for
 from simulator.model.resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
-from simulator.scenario.distributions import make_sampler
 from simulator.scenario.schema import Payment as PaymentConfig
 from simulator.scenario.schema import PaymentChannel as ChannelConfig
 

@@ -14,10 +14,9 @@ from typing import Any
 import simpy
 
 from simulator.measure.outcomes import Outcome
-from simulator.measure.streams import Streams
+from simulator.measure.streams import Streams, make_sampler
 from simulator.model.components.health import Impairable
 from simulator.model.components.station import StationStats, wait_for
-from simulator.scenario.distributions import make_sampler
 from simulator.scenario.schema import Recommendations as ServiceConfig
 
 __all__ = ["Service"]

@@ -1,0 +1,222 @@
+"""Demand in the scenario schema: how users arrive, who they are, and what they look at.
+
+The traffic curve (a baseline with pulses: pre-heat, the sale's spike, bursts), the
+user segments with their funnel, patience and refresh habits, and the catalogue with its
+hot items and the share of requests for items that do not exist.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from simulator.scenario.base import Fraction, Name
+from simulator.scenario.base import Model as _Model
+from simulator.scenario.base import unique_names as _unique_names
+from simulator.scenario.commerce import (
+    BasketBuilding,
+    Response,
+)
+from simulator.scenario.distributions import Deterministic, Distribution, Exponential
+from simulator.scenario.protections import (
+    UserRetry,
+)
+
+__all__ = ["Catalogue", "HotItem", "Pulse", "Segment", "Traffic"]
+
+
+class Pulse(_Model):
+    """A trapezoid in the arrival rate: ramp up, hold at the peak, decay back."""
+
+    start_s: float = Field(ge=0, description="Time the ramp begins, seconds from run start.")
+    ramp_s: float = Field(ge=0, description="Seconds from baseline to the peak rate.")
+    hold_s: float = Field(ge=0, description="Seconds the peak rate is held.")
+    decay_s: float = Field(ge=0, description="Seconds from the peak back to baseline.")
+    multiplier: float = Field(
+        gt=0,
+        description=(
+            "Peak rate as a multiple of the baseline (15 means 15x normal traffic). "
+            "Overlapping pulses add their excess over the baseline."
+        ),
+    )
+
+    def level(self, t: float) -> float:
+        """How far up its trapezoid the pulse is at ``t``: 0 outside, 1 at the peak."""
+        rise = self.start_s + self.ramp_s
+        top = rise + self.hold_s
+        fall = top + self.decay_s
+        if t < self.start_s or t >= fall:
+            return 0.0
+        if t < rise:
+            return (t - self.start_s) / self.ramp_s
+        if t < top:
+            return 1.0
+        return (fall - t) / self.decay_s
+
+
+class Traffic(_Model):
+    """Users arriving as a non-homogeneous Poisson process over a piecewise-linear curve."""
+
+    baseline_per_s: float = Field(
+        gt=0, description="Sessions starting per second on an ordinary day."
+    )
+    preheat: Pulse | None = Field(
+        default=None, description="Optional gentle rise before the sale (warm-up marketing)."
+    )
+    spike: Pulse | None = Field(default=None, description="Optional launch spike at sale start.")
+    bursts: list[Pulse] = Field(
+        default_factory=list, description="Extra bursts: flash-sale slots, live streams."
+    )
+
+    def pulses(self) -> list[Pulse]:
+        """All pulses of the curve, in the order they are written."""
+        return [p for p in (self.preheat, self.spike) if p is not None] + list(self.bursts)
+
+    def pieces(self, until_s: float) -> list[tuple[float, float, float, float]]:
+        """The curve on [0, until_s) as linear pieces ``(start_s, end_s, rate_start, rate_end)``.
+
+        Rates are per second. A pulse with a zero ramp or decay is a step, so the rate at
+        each end of a piece is its limit from inside the piece.
+        """
+        times = {0.0, until_s}
+        for p in self.pulses():
+            t = p.start_s
+            for step in (0.0, p.ramp_s, p.hold_s, p.decay_s):
+                t += step
+                times.add(t)
+        ordered = sorted(t for t in times if t <= until_s)
+        pieces = []
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            # Linear inside (a, b): two interior points give the exact end limits.
+            q1, q3 = self.rate_at(a + (b - a) / 4), self.rate_at(a + 3 * (b - a) / 4)
+            pieces.append((a, b, max(0.0, 1.5 * q1 - 0.5 * q3), max(0.0, 1.5 * q3 - 0.5 * q1)))
+        return pieces
+
+    def rate_at(self, t: float) -> float:
+        """Arrival rate at time ``t``, sessions per second (right-continuous at steps)."""
+        excess = sum((p.multiplier - 1.0) * p.level(t) for p in self.pulses())
+        return self.baseline_per_s * (1.0 + excess)
+
+    @model_validator(mode="after")
+    def _rate_never_negative(self) -> Traffic:
+        # A piecewise-linear curve is lowest at one of its corners.
+        ends = [p.start_s + p.ramp_s + p.hold_s + p.decay_s for p in self.pulses()]
+        for a, *_ in self.pieces(max(ends, default=0.0) + 1.0):
+            if self.rate_at(a) < -1e-9:
+                raise ValueError(f"overlapping pulses make the arrival rate negative at t={a:g} s")
+        return self
+
+
+class Segment(_Model):
+    """A kind of user with its own funnel, basket and patience."""
+
+    name: Name = Field(description="Segment name, e.g. new, returning, member.")
+    share: Fraction = Field(description="Fraction of arriving users in this segment.")
+    bounce_rate: Fraction = Field(description="Fraction who leave after the landing page.")
+    skip_browsing: bool = Field(
+        default=False,
+        description="The user arrives with the item already in the cart and goes straight "
+        "to checkout (a presale balance payment, a pre-loaded flash-sale cart): no pages, "
+        "no add-to-cart request; bounce_rate and add_to_cart_rate are not used.",
+    )
+    pages_mean: float = Field(
+        default=3.0,
+        ge=1,
+        description="Mean product pages viewed by a user who does not bounce (geometric, >= 1).",
+    )
+    think_time_s: Distribution = Field(
+        default=Exponential(dist="exponential", mean=8.0),
+        description="User's pause between two page views, seconds.",
+    )
+    add_to_cart_rate: Fraction = Field(
+        description="Fraction of non-bouncing users who add the last viewed item to the cart."
+    )
+    checkout_rate: Fraction = Field(
+        description="Fraction of users with a cart who go on to check out and pay."
+    )
+    basket_value_cny: Distribution = Field(description="Order value in CNY before discounts.")
+    patience_s: Distribution = Field(
+        description=(
+            "How long the user waits for one response (a page, the checkout, the payment) "
+            "before giving up, seconds."
+        )
+    )
+    retry: UserRetry | None = Field(
+        default=None,
+        description="Whether users refresh a failed or slow request; null: they never do.",
+    )
+    units: Distribution = Field(
+        default=Deterministic(dist="deterministic", value=1.0),
+        description="Units of the carted item a buyer wants (rounded, at least 1); "
+        "inventory.purchase_limit_per_user caps it. Stock is deducted by units.",
+    )
+    member: bool = Field(
+        default=False, description="Members pay promotions.member_discount off list prices."
+    )
+    response: Response = Field(
+        default_factory=Response, description="Conversion uplift by price mechanic."
+    )
+    basket_building: BasketBuilding | None = Field(
+        default=None,
+        description="Whether users short of a ladder step add items to reach it; null: never.",
+    )
+
+
+class HotItem(_Model):
+    """A hero item of the sale, with its own share of the page views."""
+
+    name: Name = Field(description="Item name, e.g. mate60-pro.")
+    share: Fraction = Field(
+        description="Fraction of all page views that go to this item (taken before the "
+        "Zipf law shares out the rest)."
+    )
+    stock: int | None = Field(
+        default=None, ge=0, description="Units in stock; null: inventory.stock_per_item."
+    )
+    rebuild_time_ms: Distribution | None = Field(
+        default=None,
+        description="Database time to rebuild this item's page on a cache miss, ms (a "
+        "hero item's detail page often aggregates price, stock and promotions). null: "
+        "database.read_time_ms like any item.",
+    )
+
+
+class Catalogue(_Model):
+    """The items on sale, how popular they are, and requests for items that do not exist.
+
+    Keys are numbered: the catalogue's items by popularity rank (0 is the most viewed),
+    then the hot items, then the keys that do not exist.
+    """
+
+    items: int = Field(default=10_000, ge=1, description="Number of distinct items (cache keys).")
+    zipf_exponent: float = Field(
+        default=1.0,
+        ge=0,
+        description="Exponent s of the Zipf law: item of rank k is viewed in proportion to k^-s.",
+    )
+    hot_items: list[HotItem] = Field(
+        default=[],
+        description="Named hero items, each carrying its share of the page views; the "
+        "catalogue's Zipf law shares out the views that remain.",
+    )
+    missing_key_share: Fraction = Field(
+        default=0.0,
+        lt=1,
+        description="Fraction of page views for keys that do not exist (stale links, "
+        "scrapers, attacks): they miss every cache level and reach the database.",
+    )
+    missing_keys: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Distinct nonexistent keys those views are drawn from, uniformly. Few "
+        "keys repeat often (empty-result caching helps); many rarely repeat (it does not).",
+    )
+
+    @model_validator(mode="after")
+    def _views_add_up(self) -> Catalogue:
+        _unique_names(self.hot_items, "hot item")
+        taken = sum(h.share for h in self.hot_items) + self.missing_key_share
+        if taken > 1 + 1e-9:
+            raise ValueError(
+                f"hot item shares plus missing_key_share add up to {taken:g}, more than 1"
+            )
+        return self
