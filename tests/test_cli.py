@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 from typer.testing import CliRunner
 
 from simulator.interface.cli import app
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import SCENARIOS
+from tests.contract import contract_problems
 
 runner = CliRunner()
-CHECK = ROOT.parent / "shared" / "tools" / "check_summary.py"
 
 
 def test_run_prints_kpis_and_writes_the_contract_files(tmp_path):
@@ -51,16 +49,30 @@ def test_run_prints_kpis_and_writes_the_contract_files(tmp_path):
     assert "<svg" in report and "baseline" in report and "http" not in report.split("<svg")[0]
 
 
-def test_run_output_passes_the_shared_contract_check(tmp_path):
-    """The shared checker accepts a run's folder (when the shared folder is present)."""
+def test_run_output_keeps_the_output_contract(tmp_path):
+    """A run's folder has every contract key, outcomes adding up, ordered quantiles."""
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", "baseline", "--set", "duration_s=60", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert contract_problems(out) == []
+
+
+def test_the_contract_check_finds_a_broken_summary(tmp_path):
+    """The check is not vacuous: lost sessions, disordered quantiles, a rate above 1."""
     out = tmp_path / "run"
     runner.invoke(app, ["run", "baseline", "--set", "duration_s=60", "--out", str(out)])
-    if not CHECK.exists():
-        import pytest
-
-        pytest.skip(f"shared checker not found at {CHECK}")
-    proc = subprocess.run([sys.executable, str(CHECK), str(out)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    summary["outcomes"]["ordered"] += 1
+    summary["checkout_latency_ms"]["p50"] = summary["checkout_latency_ms"]["p99"] + 1
+    summary["conversion_rate"] = 1.5
+    del summary["funnel"]
+    (out / "summary.json").write_text(json.dumps(summary))
+    assert contract_problems(out) == ["missing key funnel"]
+    summary["funnel"] = {}
+    (out / "summary.json").write_text(json.dumps(summary))
+    problems = contract_problems(out)
+    assert len(problems) == 3 and "outcomes add up" in problems[0], problems
+    assert "out of order" in problems[1] and "conversion_rate = 1.5" in problems[2]
 
 
 def test_scenario_text_is_escaped_in_the_report(tmp_path):

@@ -25,11 +25,11 @@ from simulator.experiment import runner as runner_module
 from simulator.experiment.estimates import confidence_interval
 from simulator.interface.cli import app
 from tests.conftest import ROOT, SCENARIOS
+from tests.contract import contract_problems
 
 runner = CliRunner()
 SMALL = ["scale=1/100"]
 SPIKE = SCENARIOS / "sale-start-spike.yaml"
-CHECK = ROOT.parent / "shared" / "tools" / "check_summary.py"
 
 
 def test_replicate_returns_each_kpi_with_its_interval():
@@ -124,8 +124,7 @@ def test_run_with_replications_writes_the_replicated_contract(tmp_path):
     timeseries = pd.read_parquet(out / "timeseries.parquet")
     assert sorted(timeseries["replication"].unique()) == [0, 1, 2]
     assert "3 replications" in (out / "report.html").read_text()
-    check = subprocess.run([sys.executable, str(CHECK), str(out)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout
+    assert contract_problems(out) == []
 
 
 def test_replicated_run_of_a_faulted_preset_reports_each_fault(tmp_path):
