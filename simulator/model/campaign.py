@@ -29,10 +29,11 @@ from simulator.model.components.routing import Routing
 from simulator.model.components.service import Service
 from simulator.model.components.station import StationStats
 from simulator.model.faults import schedule_faults
+from simulator.model.handover import hand_over
 from simulator.model.keys import KeySpace
 from simulator.model.ledger import Ledger
 from simulator.model.pricing import Pricing
-from simulator.model.record import RunRecord, hand_over
+from simulator.model.record import RunRecord
 from simulator.model.resilience import Guard, GuardedDatabase, guarded_call
 from simulator.model.scale import apply_scale
 from simulator.model.session import Commerce, Refresh, Shop
