@@ -59,8 +59,17 @@ app = typer.Typer(
     help="Simulate an e-commerce sale: traffic spike, cache, database, payment, fulfilment.",
 )
 # A log file or pipe does not wrap lines: give tables room there (a terminal sets its own).
-_out = Console(width=None if sys.stdout.isatty() else 120)
-_err = Console(stderr=True)
+# Emoji codes are off: file names, paths and values are printed as written (a problem
+# at line 100 is "FILE:100:7", not a hundred-points emoji). Text that comes from users
+# or files is printed with markup off too (_say), so "[red]" in a name stays literal.
+_out = Console(width=None if sys.stdout.isatty() else 120, emoji=False)
+_err = Console(stderr=True, emoji=False)
+
+
+def _say(console: Console, text: str, style: str | None = None) -> None:
+    """Print ``text`` literally: no markup, no highlighting, long lines unbroken."""
+    console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
 
 SetOption = Annotated[
     list[str] | None,
@@ -82,9 +91,17 @@ def _load(scenario: str, overrides: list[str] | None) -> Scenario:
 
 def _problems(exc: ScenarioError, source: str) -> None:
     for problem in exc.problems:
-        _err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        _say(_err, str(problem))
     count = len(exc.problems)
-    _err.print(f"{count} problem{'s' if count != 1 else ''} in {source}", style="bold red")
+    _say(_err, f"{count} problem{'s' if count != 1 else ''} in {source}", "bold red")
+
+
+OUT_OF_MEMORY = (
+    "out of memory: the run's records grow with its clock, and this one ran far past "
+    "duration_s (queues that take simulated weeks to drain: long service times, users "
+    "who never give up) or the sale is too big for this machine; shorten those times "
+    "or lower scale"
+)
 
 
 ReplicationsOption = Annotated[
@@ -118,15 +135,15 @@ OutOption = Annotated[Path | None, typer.Option(help="Output folder.", show_defa
 def _experiment(scheduler: str | None, source: str = "") -> Iterator[None]:
     """Run an experiment: Ctrl-C keeps finished work (exit 130); bad input exits 2."""
     if scheduler is not None and importlib.util.find_spec("distributed") is None:
-        _err.print("--scheduler needs the dask extra: pip install 'campaign-sim[dask]'")
+        _say(_err, "--scheduler needs the dask extra: pip install 'campaign-sim[dask]'")
         raise typer.Exit(2)
     try:
         yield
     except Interrupted as exc:
-        _err.print(str(exc), style="bold yellow", markup=False, highlight=False, soft_wrap=True)
+        _say(_err, str(exc), "bold yellow")
         raise typer.Exit(130) from None
     except (SchedulerError, ExperimentError) as exc:
-        _err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        _say(_err, str(exc))
         raise typer.Exit(2) from None
     except ScenarioError as exc:
         _problems(exc, f"the sweep of {source}")
@@ -141,7 +158,7 @@ def _warmup(text: str | None) -> float | str | None:
     except ValueError:
         seconds = -1.0
     if not seconds >= 0:
-        _err.print(f"--warmup {text!r}: give seconds (>= 0) or mser5")
+        _say(_err, f"--warmup {text!r}: give seconds (>= 0) or mser5")
         raise typer.Exit(2)
     return seconds
 
@@ -174,20 +191,29 @@ def run(
 
     With -r N the KPIs are means with 95% confidence intervals, each replication is kept
     in OUT/replications/, and running the same command again resumes.
+
+    Exit status: 0 done, 2 a bad scenario or option, 1 a single run that ran out of
+    memory (queues that take simulated weeks to drain, or a sale too big for the
+    machine).
     """
     loaded = _load(scenario, set_)
     folder = out or Path("runs") / loaded.name
     started = time.perf_counter()
     if replications == 1 and warmup is None:
-        result = simulate(loaded, seed=seed)
-        wall_s = time.perf_counter() - started
-        result.write(folder)
-        write_report(result, folder / "report.html")
+        try:
+            result = simulate(loaded, seed=seed)
+            wall_s = time.perf_counter() - started
+            result.write(folder)
+            write_report(result, folder / "report.html")
+        except MemoryError:
+            _say(_err, f"{scenario}: {OUT_OF_MEMORY}", "bold red")
+            raise typer.Exit(1) from None
         _out.print(kpi_table(result))
         sessions = result.summary["sessions"]
-        _out.print(
+        _say(
+            _out,
             f"{sessions:,} sessions simulated in {wall_s:.1f} s "
-            f"({sessions / wall_s:,.0f} sessions/s); results in {folder}/"
+            f"({sessions / wall_s:,.0f} sessions/s); results in {folder}/",
         )
         return
     with _experiment(scheduler):
@@ -212,9 +238,10 @@ def run(
             f"leave out the first {runs.scenario.warmup_s:,.0f} s of each run; the other "
             f"KPIs cover the whole run"
         )
-    _out.print(
+    _say(
+        _out,
         f"{replications} replications in {wall_s:.1f} s; mean [95% CI] per KPI (Student t; "
-        f"bootstrap for p95/p99/max from {BOOTSTRAP_MIN_N} replications); results in {folder}/"
+        f"bootstrap for p95/p99/max from {BOOTSTRAP_MIN_N} replications); results in {folder}/",
     )
 
 
@@ -259,11 +286,12 @@ def compare(
     table = comparison.table()
     _out.print(comparison_table(table, first.name, second.name, replications, all_kpis))
     significant = int(table["significant"].sum())
-    _out.print(
+    _say(
+        _out,
         f"{significant} of {len(table)} KPIs differ significantly (95% CI of B - A excludes "
         f"0; each KPI is tested on its own, so among many about 1 in 20 unchanged ones will "
         f"show as significant by chance); every KPI in {folder}/comparison.csv, the "
-        f"report in {folder}/report.html"
+        f"report in {folder}/report.html",
     )
 
 
@@ -315,7 +343,7 @@ def sweep(
     try:
         axes = parse_grid(grid)
     except ValueError as exc:
-        _err.print(str(exc), markup=False, highlight=False)
+        _say(_err, str(exc))
         raise typer.Exit(2) from None
     loaded = _load(scenario, set_)
     folder = out or Path("runs") / f"sweep-{loaded.name}"
@@ -338,19 +366,19 @@ def sweep(
         write_sweep_report(swept, folder / "report.html")
         close = difflib.get_close_matches(kpi, table["kpi"].unique(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        _err.print(f"--kpi {kpi}: no such KPI{hint} (results are in {folder}/)")
+        _say(_err, f"--kpi {kpi}: no such KPI{hint} (results are in {folder}/)")
         raise typer.Exit(2)
     swept.write(folder, kpi=kpi)
     write_sweep_report(swept, folder / "report.html", kpi)
-    out_table = Table(title=f"{kpi}: mean [95% CI] over {replications} replications")
+    out_table = Table(title=Text(f"{kpi}: mean [95% CI] over {replications} replications"))
     for path in axes:
-        out_table.add_column(path, justify="right")
-    out_table.add_column(kpi, justify="right")
+        out_table.add_column(Text(path), justify="right")
+    out_table.add_column(Text(kpi), justify="right")
     for row in chosen.to_dict("records"):
-        values = [fmt_grid_value(row[p]) for p in axes]
+        values = [Text(fmt_grid_value(row[p])) for p in axes]
         out_table.add_row(*values, fmt_kpi(table_estimate(row), kpi_kind(kpi)))
     _out.print(out_table)
-    _out.print(f"{len(swept.points)} points x {replications} replications; results in {folder}/")
+    _say(_out, f"{len(swept.points)} points x {replications} replications; results in {folder}/")
 
 
 @app.command()
@@ -374,7 +402,7 @@ def validate(
         _err.print("give a SCENARIO to check, or --theory to run the validation suite")
         raise typer.Exit(2)
     loaded = _load(scenario, set_)
-    _out.print(f"{scenario}: valid scenario '{loaded.name}'")
+    _say(_out, f"{scenario}: valid scenario '{loaded.name}'")
 
 
 def _theory_table(replications: int) -> None:

@@ -266,7 +266,9 @@ _SHARED_UNIONS: dict[str, tuple[str, str, str]] = {
         "A field whose type is *distribution* says how a quantity varies: a mapping with "
         "`dist`, the family, and the family's parameters, all in the unit of the field "
         "that holds it (`think_time_s: {dist: exponential, mean: 8}` is 8 s on "
-        "average).",
+        "average). A time the run spends (a service, a pause, a delay: the `_ms` and "
+        "`_s` fields but patience) is at most a week, and a carrier's transit (`_h`) at "
+        "most a year, by its `mean`, `high` or `value`.",
     ),
 }
 

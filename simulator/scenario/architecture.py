@@ -18,7 +18,7 @@ from simulator.scenario.commerce import (
     PaymentFailover,
     PaymentRetry,
 )
-from simulator.scenario.distributions import Deterministic, Distribution
+from simulator.scenario.distributions import Deterministic, Milliseconds
 from simulator.scenario.protections import (
     Autoscaling,
     Failover,
@@ -48,7 +48,7 @@ class Gateway(_Model):
         description="Requests allowed to wait for a worker; beyond it they are rejected. "
         "null means unbounded.",
     )
-    service_time_ms: Distribution = Field(
+    service_time_ms: Milliseconds = Field(
         default=Deterministic(dist="deterministic", value=2.0),
         description="Worker time per request besides cache, database and payment calls, ms.",
     )
@@ -92,7 +92,9 @@ class CacheLevel(_Model):
         "(``nodes`` of them); a request uses the copy of the server it lands on, at "
         "random. distributed: ``nodes`` cache servers that split the keys by hash.",
     )
-    nodes: int = Field(default=1, ge=1, description="Copies (local) or shards (distributed).")
+    nodes: int = Field(
+        default=1, ge=1, le=10_000, description="Copies (local) or shards (distributed)."
+    )
     capacity: int | None = Field(
         default=None,
         ge=1,
@@ -105,7 +107,7 @@ class CacheLevel(_Model):
         description="TTL jitter j: each entry lives a uniform time in [ttl*(1-j), "
         "ttl*(1+j)], so keys written together do not expire together.",
     )
-    latency_ms: Distribution = Field(
+    latency_ms: Milliseconds = Field(
         default=Deterministic(dist="deterministic", value=1.0),
         description="Time of one lookup at this level, ms.",
     )
@@ -192,8 +194,8 @@ class Database(_Model):
     pool_timeout_ms: float = Field(
         gt=0, description="Longest wait for a connection before the request fails, ms."
     )
-    read_time_ms: Distribution = Field(description="Service time of a read query, ms.")
-    write_time_ms: Distribution = Field(description="Service time of an order write, ms.")
+    read_time_ms: Milliseconds = Field(description="Service time of a read query, ms.")
+    write_time_ms: Milliseconds = Field(description="Service time of an order write, ms.")
     contention_knee: int | None = Field(
         default=None,
         ge=1,
@@ -207,9 +209,11 @@ class Database(_Model):
         "queries running (itself included) takes its service time times "
         "1 + slope * max(0, n - knee).",
     )
-    shards: int = Field(default=1, ge=1, description="Shards the keys are split over by hash.")
+    shards: int = Field(
+        default=1, ge=1, le=1024, description="Shards the keys are split over by hash."
+    )
     read_replicas: int = Field(
-        default=0, ge=0, description="Read replicas per shard; reads go to them in turn."
+        default=0, ge=0, le=64, description="Read replicas per shard; reads go to them in turn."
     )
     replication: Replication = Field(
         default_factory=Replication, description="How each primary's writes reach its standby."
@@ -234,7 +238,7 @@ class Recommendations(_Model):
     """A non-core service a product page calls (recommendations): worth skipping under load."""
 
     servers: int = Field(ge=1, description="Calls served at once.")
-    service_time_ms: Distribution = Field(description="Time of one call, ms.")
+    service_time_ms: Milliseconds = Field(description="Time of one call, ms.")
 
 
 class PaymentChannel(_Model):
@@ -243,7 +247,7 @@ class PaymentChannel(_Model):
     name: Name = Field(description="Channel name, e.g. alipay.")
     share: Fraction = Field(description="Fraction of payments routed to this channel.")
     capacity: int = Field(ge=1, description="Transactions the channel processes at once.")
-    latency_ms: Distribution = Field(description="Channel processing time of a payment, ms.")
+    latency_ms: Milliseconds = Field(description="Channel processing time of a payment, ms.")
     success_probability: Fraction = Field(description="Probability a processed payment succeeds.")
     timeout_ms: float = Field(
         gt=0, description="Longest wait for the channel's answer (queue + processing), ms."

@@ -15,7 +15,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from simulator.scenario.base import Fraction, Model, Name, unique_names
-from simulator.scenario.distributions import Deterministic, Distribution, Exponential
+from simulator.scenario.distributions import (
+    Deterministic,
+    Exponential,
+    Milliseconds,
+    Seconds,
+)
 from simulator.scenario.protections import CircuitBreaker
 
 __all__ = [
@@ -55,7 +60,7 @@ class DistributedLock(Model):
         description="The lock expires this long after it is granted, held or not; a "
         "holder still inside then overlaps the next one (both read the same count).",
     )
-    hold_time_ms: Distribution = Field(
+    hold_time_ms: Milliseconds = Field(
         description="Time inside the lock: read the count, check it, write it back, ms. "
         "A long tail (GC pauses, slow writes) is what outlives the lease."
     )
@@ -75,7 +80,7 @@ class DistributedLock(Model):
 class AsyncDeduction(Model):
     """Deduction by a queue consumer; the front end checks the count the consumer keeps."""
 
-    consumer_time_ms: Distribution = Field(
+    consumer_time_ms: Milliseconds = Field(
         description="Time the single queue consumer spends on one deduction message, ms. "
         "While messages wait, the count the front end checks is too high."
     )
@@ -92,11 +97,11 @@ class Deduction(Model):
         "lost. lock: read-then-write inside a distributed lock (see lock). async: the "
         "front end checks the count and queues the deduction (see queue).",
     )
-    deduct_time_ms: Distribution = Field(
+    deduct_time_ms: Milliseconds = Field(
         default=Deterministic(dist="deterministic", value=1.0),
         description="Time of one atomic decrement, or of the front end's check in async mode, ms.",
     )
-    race_window_ms: Distribution | None = Field(
+    race_window_ms: Milliseconds | None = Field(
         default=None, description="read_then_write: time from reading the count to writing it."
     )
     lock: DistributedLock | None = Field(default=None, description="The lock, in lock mode.")
@@ -165,7 +170,7 @@ class PaymentRetry(Model):
     """A user whose payment failed tries another channel."""
 
     probability: Fraction = Field(description="Chance a user retries a failed payment.")
-    delay_s: Distribution = Field(
+    delay_s: Seconds = Field(
         default=Deterministic(dist="deterministic", value=5.0),
         description="Seconds before the retry (choosing another channel, re-entering).",
     )
@@ -242,7 +247,7 @@ class Presale(Model):
         "deposit worth CNY 150 is 1.5).",
     )
     final_payment_at_s: float = Field(ge=0, description="When the final payment opens, s.")
-    final_payment_delay_s: Distribution = Field(
+    final_payment_delay_s: Seconds = Field(
         default=Exponential(dist="exponential", mean=600.0),
         description="How long after the opening each depositor pays the balance, s (the "
         "second burst's shape).",

@@ -16,7 +16,13 @@ from simulator.scenario.commerce import (
     BasketBuilding,
     Response,
 )
-from simulator.scenario.distributions import Deterministic, Distribution, Exponential
+from simulator.scenario.distributions import (
+    Deterministic,
+    Distribution,
+    Exponential,
+    Milliseconds,
+    Seconds,
+)
 from simulator.scenario.protections import (
     UserRetry,
 )
@@ -121,9 +127,10 @@ class Segment(_Model):
     pages_mean: float = Field(
         default=3.0,
         ge=1,
+        le=1000,
         description="Mean product pages viewed by a user who does not bounce (geometric, >= 1).",
     )
-    think_time_s: Distribution = Field(
+    think_time_s: Seconds = Field(
         default=Exponential(dist="exponential", mean=8.0),
         description="User's pause between two page views, seconds.",
     )
@@ -172,7 +179,7 @@ class HotItem(_Model):
     stock: int | None = Field(
         default=None, ge=0, description="Units in stock; null: inventory.stock_per_item."
     )
-    rebuild_time_ms: Distribution | None = Field(
+    rebuild_time_ms: Milliseconds | None = Field(
         default=None,
         description="Database time to rebuild this item's page on a cache miss, ms (a "
         "hero item's detail page often aggregates price, stock and promotions). null: "
@@ -187,7 +194,12 @@ class Catalogue(_Model):
     then the hot items, then the keys that do not exist.
     """
 
-    items: int = Field(default=10_000, ge=1, description="Number of distinct items (cache keys).")
+    items: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        description="Number of distinct items (cache keys); the Zipf law keeps a table of them.",
+    )
     zipf_exponent: float = Field(
         default=1.0,
         ge=0,

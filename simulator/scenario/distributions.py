@@ -10,20 +10,28 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "Deterministic",
     "Distribution",
     "Exponential",
     "Gamma",
+    "Hours",
     "LogNormal",
+    "Milliseconds",
+    "Seconds",
     "Uniform",
+    "typical",
 ]
+
+MAX_CV = 100.0
+"""Largest coefficient of variation: beyond it the lognormal and gamma parameters overflow
+long before any system's times are that spread."""
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def average(self) -> float:  # pragma: no cover - every subclass overrides it
         """Return the distribution's mean, in the field's unit."""
@@ -75,7 +83,9 @@ class LogNormal(_Spec):
 
     dist: Literal["lognormal"] = Field(description="Distribution family.")
     mean: float = Field(gt=0, description="Mean, in the unit of the field that holds it.")
-    cv: float = Field(gt=0, description="Coefficient of variation: standard deviation / mean.")
+    cv: float = Field(
+        gt=0, le=MAX_CV, description="Coefficient of variation: standard deviation / mean."
+    )
 
     def average(self) -> float:
         """Return the mean."""
@@ -87,7 +97,9 @@ class Gamma(_Spec):
 
     dist: Literal["gamma"] = Field(description="Distribution family.")
     mean: float = Field(gt=0, description="Mean, in the unit of the field that holds it.")
-    cv: float = Field(gt=0, description="Coefficient of variation: standard deviation / mean.")
+    cv: float = Field(
+        gt=0, le=MAX_CV, description="Coefficient of variation: standard deviation / mean."
+    )
 
     def average(self) -> float:
         """Return the mean."""
@@ -98,3 +110,42 @@ Distribution = Annotated[
     Exponential | Deterministic | Uniform | LogNormal | Gamma,
     Field(discriminator="dist"),
 ]
+
+
+def typical(spec: _Spec) -> tuple[str, float]:
+    """The parameter that sets how large a draw usually is, and its value."""
+    if isinstance(spec, Deterministic):
+        return "value", spec.value
+    if isinstance(spec, Uniform):
+        return "high", spec.high
+    return "mean", spec.average()
+
+
+def _at_most(limit: float, unit: str, span: str) -> AfterValidator:
+    """Check that a time distribution's draws are at most ``limit`` (``span``) in ``unit``.
+
+    The run's clock advances by these times, and every per-interval record grows with
+    the clock, so one absurd time (1e30 ms) would exhaust memory instead of failing here.
+    """
+
+    def check(spec: _Spec) -> _Spec:
+        name, value = typical(spec)
+        if value > limit:
+            raise ValueError(
+                f"{name} {value:g} {unit} is longer than {span} ({limit:g} {unit}), the "
+                "longest time one step may take"
+            )
+        return spec
+
+    return AfterValidator(check)
+
+
+WEEK_S = 7 * 24 * 3600.0
+"""The longest time one step of a run may take (a service, a pause, a delay)."""
+
+Milliseconds = Annotated[Distribution, _at_most(WEEK_S * 1000, "ms", "a week")]
+"""A time in ms that the simulation spends (a service, a latency): at most a week."""
+Seconds = Annotated[Distribution, _at_most(WEEK_S, "s", "a week")]
+"""A time in s that the simulation spends (a pause, a delay, a task): at most a week."""
+Hours = Annotated[Distribution, _at_most(365 * 24.0, "h", "a year")]
+"""A time in h on the logistics clock (a carrier's transit): at most a year."""

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from simulator.scenario.distributions import Distribution
 from simulator.scenario.schema import Scenario
@@ -43,7 +44,11 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}:{self.column}" if self.line else self.source
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return text.translate(_ONE_LINE)  # a name written over lines stays one problem a line
+
+
+_ONE_LINE = str.maketrans({"\n": "\\n", "\r": "\\r"})
 
 
 class ScenarioError(ValueError):
@@ -109,22 +114,75 @@ def _yaml() -> YAML:
     return yaml
 
 
+# A scenario has a few hundred values; aliases that repeat aliases (``*a`` eight times,
+# each an ``*b`` eight times, ...) can spell billions in a few lines.
+_MAX_VALUES = 100_000
+
+
+class _BadData(ValueError):
+    """YAML that reads but cannot become plain data: where (a path) and why."""
+
+    def __init__(self, path: PathKey, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{render_path(path)}: {message}" if path else message)
+
+
 def _plain(node: Any, path: PathKey, source: str, positions: dict[PathKey, _Where]) -> Any:
-    """Copy a ruamel node into plain Python data, recording positions on the way."""
-    if isinstance(node, CommentedMap):
-        out = {}
-        for key, value in node.items():
-            line, col = node.lc.key(key)
-            positions[path + (str(key),)] = _Where(source, line + 1, col + 1)
-            out[str(key)] = _plain(value, path + (str(key),), source, positions)
-        return out
-    if isinstance(node, CommentedSeq):
-        out_list = []
-        for i, value in enumerate(node):
-            line, col = node.lc.item(i)
-            positions[path + (i,)] = _Where(source, line + 1, col + 1)
-            out_list.append(_plain(value, path + (i,), source, positions))
-        return out_list
+    """Copy a ruamel node into plain Python data, recording positions on the way.
+
+    Raises:
+        _BadData: when an alias refers to a value that contains it, or aliases expand
+            the data beyond ``_MAX_VALUES`` values.
+    """
+    copied = 0
+    inside: set[int] = set()  # the containers being copied: meeting one again is a loop
+
+    def copy(node: Any, path: PathKey) -> Any:
+        nonlocal copied
+        copied += 1
+        if copied > _MAX_VALUES:
+            raise _BadData(
+                path, f"more than {_MAX_VALUES:,} values: aliases (*name) repeat each other"
+            )
+        if not isinstance(node, CommentedMap | CommentedSeq):
+            return _scalar(node)
+        if id(node) in inside:
+            raise _BadData(path, "an alias (*name) refers to a value that contains it")
+        inside.add(id(node))
+        try:
+            if isinstance(node, CommentedMap):
+                out = {}
+                for key, value in node.items():
+                    line, col = _place(node, node.lc.key(key))
+                    positions[path + (str(key),)] = _Where(source, line + 1, col + 1)
+                    out[str(key)] = copy(value, path + (str(key),))
+                return out
+            out_list = []
+            for i, value in enumerate(node):
+                line, col = _place(node, node.lc.item(i))
+                positions[path + (i,)] = _Where(source, line + 1, col + 1)
+                out_list.append(copy(value, path + (i,)))
+            return out_list
+        finally:
+            inside.discard(id(node))
+
+    return copy(node, path)
+
+
+def _place(node: CommentedMap | CommentedSeq, found: Any) -> tuple[int, int]:
+    """0-based line and column of an item, or of its container when ruamel has none.
+
+    A key merged in from another mapping (``<<: *base``) and the items of a value with
+    an unknown tag (``!!python/object``) have no place of their own.
+    """
+    if found:
+        return found
+    return node.lc.line or 0, node.lc.col or 0
+
+
+def _scalar(node: Any) -> Any:
+    """A ruamel scalar as the plain Python value it stands for."""
     if isinstance(node, str):
         return str(node)
     if isinstance(node, bool) or node is None:
@@ -139,10 +197,14 @@ def _plain(node: Any, path: PathKey, source: str, positions: dict[PathKey, _Wher
 def _read_file(path: Path) -> _Document:
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         problem = Problem(source, 0, 0, "", f"cannot read file: {exc.strerror}")
         raise ScenarioError([problem]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([_not_utf8(source, raw, exc.start)]) from None
     try:
         root = _yaml().load(io.StringIO(text))
     except MarkedYAMLError as exc:
@@ -150,14 +212,39 @@ def _read_file(path: Path) -> _Document:
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         what = " ".join(str(s) for s in (exc.context, exc.problem) if s)
         raise ScenarioError([Problem(source, line, col, "", f"YAML error: {what}")]) from None
+    except ReaderError as exc:  # a control character, say: point at it
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        character = text[exc.position] if exc.position < len(text) else exc.character
+        what = f"character {character!r} is not allowed in YAML ({exc.reason})"
+        raise ScenarioError([Problem(source, line, column, "", f"YAML error: {what}")]) from None
     except YAMLError as exc:
-        raise ScenarioError([Problem(source, 0, 0, "", f"YAML error: {exc}")]) from None
+        what = " ".join(str(exc).split())  # one line, like every other problem
+        raise ScenarioError([Problem(source, 0, 0, "", f"YAML error: {what}")]) from None
+    except RecursionError:
+        message = "YAML error: brackets or lists nested too deeply to read"
+        raise ScenarioError([Problem(source, 1, 1, "", message)]) from None
     if not isinstance(root, CommentedMap):
         raise ScenarioError(
             [Problem(source, 1, 1, "", "a scenario must be a mapping of fields (key: value)")]
         )
     positions: dict[PathKey, _Where] = {(): _Where(source, 1, 1)}
-    return _Document(_plain(root, (), source, positions), positions)
+    try:
+        data = _plain(root, (), source, positions)
+    except _BadData as exc:
+        where = _Document({}, positions).where(exc.path, source)
+        problem = Problem(source, where.line, where.column, render_path(exc.path), exc.message)
+        raise ScenarioError([problem]) from None
+    return _Document(data, positions)
+
+
+def _not_utf8(source: str, raw: bytes, at: int) -> Problem:
+    """The problem of a file that is not UTF-8 text, at the first byte that is not."""
+    start = raw.rfind(b"\n", 0, at) + 1
+    line = raw.count(b"\n", 0, at) + 1
+    column = len(raw[start:at].decode("utf-8", errors="replace")) + 1
+    message = f"not UTF-8 text (byte 0x{raw[at]:02x}); save the file as UTF-8"
+    return Problem(source, line, column, "", message)
 
 
 # --------------------------------------------------------------------------- extends
@@ -195,26 +282,31 @@ def _drop_under(positions: dict[PathKey, _Where], path: PathKey) -> None:
 
 
 def _load_with_extends(path: Path, chain: tuple[Path, ...] = ()) -> _Document:
-    resolved = path.resolve()
-    if resolved in chain:
-        cycle = " -> ".join(str(p.name) for p in (*chain, resolved))
-        raise ScenarioError([Problem(str(path), 0, 0, "extends", f"cycle: {cycle}")])
+    chain = (*chain, path.resolve())
     document = _read_file(path)
     parent = document.data.pop("extends", None)
     if parent is None:
         return document
     where = document.positions.pop(("extends",))
+
+    def problem(message: str) -> ScenarioError:
+        return ScenarioError([Problem(where.source, where.line, where.column, "extends", message)])
+
     if not isinstance(parent, str):
-        raise ScenarioError(
-            [Problem(where.source, where.line, where.column, "extends", "must be a file name")]
-        )
+        raise problem(f"must be a file name (got {parent!r})")
     parent_path = path.parent / parent
-    if not parent_path.is_file():
-        raise ScenarioError(
-            [Problem(where.source, where.line, where.column, "extends", f"no file {parent_path}")]
-        )
-    base = _load_with_extends(parent_path, (*chain, resolved))
-    return _merge(base, document)
+    try:
+        found = parent_path.is_file()
+        resolved = parent_path.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a name too long, a symlink loop
+        reason = getattr(exc, "strerror", None) or exc
+        raise problem(f"cannot read {parent_path}: {reason}") from None
+    if not found:
+        raise problem(f"no file {parent_path}")
+    if resolved in chain:
+        cycle = " -> ".join(p.name for p in (*chain, resolved))
+        raise problem(f"cycle: {cycle}")
+    return _merge(_load_with_extends(parent_path, chain), document)
 
 
 # --------------------------------------------------------------------------- --set
@@ -261,7 +353,7 @@ def _parse_value(path: PathKey, text: str) -> Any:
         return text
     try:
         value = _yaml().load(io.StringIO(text))
-    except YAMLError:
+    except (YAMLError, RecursionError):
         return text  # let the schema say what it expected
     return _plain(value, path, "", {})
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from simulator.scenario.base import Fraction, Model, Name, shares_sum_to_one, unique_names
-from simulator.scenario.distributions import Distribution
+from simulator.scenario.distributions import Distribution, Hours, Seconds
 
 __all__ = [
     "CustomerService",
@@ -92,7 +92,7 @@ class Warehouse(Model):
     pickers: int = Field(
         ge=0, description="Pickers on duty at hours no shift covers (every hour, without shifts)."
     )
-    pick_time_s: Distribution = Field(description="Time one picker takes per order, s.")
+    pick_time_s: Seconds = Field(description="Time one picker takes per order, s.")
     shifts: list[Shift] = Field(
         default=[], description="Daily shift calendar: pickers on duty by time of day."
     )
@@ -113,7 +113,7 @@ class Warehouse(Model):
         ge=1,
         description="Parcels one collection takes; the rest wait for the next. null: no limit.",
     )
-    transit_time_h: dict[Name, Distribution] = Field(
+    transit_time_h: dict[Name, Hours] = Field(
         default={},
         description="Carrier time from collection to delivery, h, per destination region; "
         "regions not listed use fulfilment.transit_time_h.",
@@ -149,7 +149,7 @@ class Fulfilment(Model):
 
     regions: list[Region] = Field(min_length=1, description="Destination regions; shares sum to 1.")
     warehouses: list[Warehouse] = Field(min_length=1, description="Warehouses.")
-    transit_time_h: Distribution = Field(
+    transit_time_h: Hours = Field(
         description="Carrier time from collection to delivery, h, for every warehouse and "
         "region pair a warehouse does not list."
     )
@@ -248,7 +248,7 @@ class CustomerService(Model):
     )
     shifts: list[Shift] = Field(default=[], description="Daily shift calendar of agents.")
     surge: list[Surge] = Field(default=[], description="Surge agents for windows of the run.")
-    handle_time_s: Distribution = Field(description="Time an agent takes per enquiry, s.")
+    handle_time_s: Seconds = Field(description="Time an agent takes per enquiry, s.")
     patience_s: Distribution | None = Field(
         default=None,
         description="How long a customer waits for an agent before giving up, s; null: "

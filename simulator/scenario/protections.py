@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from simulator.scenario.base import Fraction, Model, Name, shares_sum_to_one
-from simulator.scenario.distributions import Deterministic, Distribution
+from simulator.scenario.distributions import Deterministic, Seconds
 
 __all__ = [
     "Autoscaling",
@@ -162,7 +162,7 @@ class UserRetry(Model):
         description="Chance that a user whose request failed (error, rejection, shed, or "
         "gave up waiting) tries the same request again."
     )
-    delay_s: Distribution = Field(
+    delay_s: Seconds = Field(
         default=Deterministic(dist="deterministic", value=1.0),
         description="Seconds before the refresh.",
     )
@@ -179,7 +179,7 @@ class DynamicLimit(Model):
         default=0.8, gt=0, description="Utilisation of the workers the limit steers to."
     )
     evaluate_every_s: float = Field(
-        default=5.0, gt=0, description="Length of each measurement window, s."
+        default=5.0, ge=0.01, description="Length of each measurement window, s."
     )
     detection_delay_s: float = Field(
         default=5.0,
@@ -249,7 +249,7 @@ class Autoscaling(Model):
         "scaling.",
     )
     evaluate_every_s: float = Field(
-        default=15.0, gt=0, description="Length of each measurement window, s."
+        default=15.0, ge=0.01, description="Length of each measurement window, s."
     )
     provisioning_delay_s: float = Field(
         default=60.0, ge=0, description="From asking for an instance to it serving, s."

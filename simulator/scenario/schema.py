@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from simulator.scenario.architecture import (
     Cache,
@@ -34,6 +34,7 @@ from simulator.scenario.commerce import (
     Promotions,
 )
 from simulator.scenario.demand import Catalogue, HotItem, Pulse, Segment, Traffic
+from simulator.scenario.distributions import WEEK_S, typical
 from simulator.scenario.logistics import CustomerService, Fulfilment, Warehouse
 from simulator.scenario.protections import (
     CacheNodeDown,
@@ -67,6 +68,14 @@ __all__ = [
     "Warehouse",
 ]
 
+MAX_SESSIONS = 100_000_000
+"""Most sessions a run may expect: at the tens of thousands a second a laptop simulates,
+over an hour of computing. A bigger sale is simulated with ``scale``."""
+MAX_ROWS = 1_000_000
+"""Most rows the time series may have over ``duration_s`` (a row is kept per interval)."""
+MAX_STAFF = 1_000_000
+"""Most people (pickers, agents) on duty in one place at the run's scale: each is tracked."""
+
 
 class Scenario(_Model):
     """One sale and one architecture: the whole input of a run."""
@@ -85,7 +94,8 @@ class Scenario(_Model):
     )
     scale: float = Field(
         default=1.0,
-        gt=0,
+        ge=1e-6,
+        le=1e6,
         description="Simulate a sale this many times the size: arrival rates, capacities "
         "(workers, queue limits, pool, channel slots, pickers) and stock are multiplied by "
         "it, cache TTLs divided by it, and money totals divided by it again in the "
@@ -189,12 +199,7 @@ class Scenario(_Model):
 
     def event_starts(self) -> list[tuple[Any, float]]:
         """Each promotion event with the time its burst starts."""
-        p = self.promotions
-        return [
-            *((e, e.opens_at_s) for e in p.flash_sales),
-            *((e, e.at_s) for e in p.coupon_rains),
-            *((e, e.deposit_at_s) for e in p.presales),
-        ]
+        return _starts(self.promotions)
 
     @field_validator("faults")
     @classmethod
@@ -231,7 +236,157 @@ class Scenario(_Model):
         duration = info.data.get("duration_s")
         if duration is not None and interval > duration:
             raise ValueError(f"{interval:g} s is longer than duration_s ({duration:g} s)")
+        if duration is not None and duration / interval > MAX_ROWS:
+            raise ValueError(_too_many_rows(duration, interval))
         return interval
+
+    @model_validator(mode="after")
+    def _default_interval_fits(self) -> Scenario:
+        if "timeseries_interval_s" not in self.model_fields_set:  # else checked above
+            if self.duration_s / self.timeseries_interval_s > MAX_ROWS:
+                message = _too_many_rows(self.duration_s, self.timeseries_interval_s)
+                raise ValueError(f"duration_s: {message}")
+        return self
+
+    # ``scale`` multiplies or divides these sections' rates, TTLs and staff, and the run
+    # validates the scaled scenario again: they are checked as the run will see them.
+    @field_validator("gateway", "cache", "database", "fulfilment", "customer_service")
+    @classmethod
+    def _fits_at_scale(cls, section: Any, info: ValidationInfo) -> Any:
+        scale = info.data.get("scale")
+        if section is not None and scale is not None:
+            for where, value, kind in _scaled_values(section):
+                problem = _at_scale(value, scale, kind, section)
+                if problem:
+                    raise ValueError(f"{where}: {problem}")
+        return section
+
+    @field_validator("traffic")
+    @classmethod
+    def _traffic_fits(cls, traffic: Traffic, info: ValidationInfo) -> Traffic:
+        _check_sessions(traffic, info.data, "")
+        return traffic
+
+    @field_validator("promotions")
+    @classmethod
+    def _events_fit(cls, promotions: Promotions, info: ValidationInfo) -> Promotions:
+        traffic = info.data.get("traffic")
+        if traffic is not None and promotions.events():
+            bursts = [
+                Pulse(start_s=start, **e.burst.model_dump()) for e, start in _starts(promotions)
+            ]
+            with_events = traffic.model_copy(update={"bursts": [*traffic.bursts, *bursts]})
+            _check_sessions(with_events, info.data, "with the events' bursts, ")
+        return promotions
+
+
+def _scaled_values(section: Any) -> list[tuple[str, float, str]]:
+    """``(path inside the section, value, how scale changes it)`` of what scale changes."""
+    out: list[tuple[str, float, str]] = []
+    if isinstance(section, Gateway):
+        for name in ("rate_limit", "peak_shaving"):
+            protection = getattr(section, name)
+            if protection is not None:
+                out.append((f"{name}.rate_per_s", protection.rate_per_s, "times"))
+    elif isinstance(section, Cache):
+        out += [
+            (f"levels[{i}].ttl_s", level.ttl_s, "divided") for i, level in enumerate(section.levels)
+        ]
+        if section.empty_result_ttl_s is not None:
+            out.append(("empty_result_ttl_s", section.empty_result_ttl_s, "divided"))
+    elif isinstance(section, Database):
+        if section.contention_knee is not None and section.contention_slope > 0:
+            out.append(("contention_slope", section.contention_slope, "divided"))
+            out.append(("contention_slope", section.contention_slope, "contention"))
+    elif isinstance(section, Fulfilment):
+        for i, w in enumerate(section.warehouses):
+            out += _staff_values(f"warehouses[{i}].", "pickers", w.pickers, w.shifts, w.surge)
+        if section.tracking is not None:
+            out.append(("tracking.throughput_per_s", section.tracking.throughput_per_s, "times"))
+    elif isinstance(section, CustomerService):
+        out += _staff_values("", "agents", section.agents, section.shifts, section.surge)
+    return out
+
+
+def _staff_values(prefix: str, base: str, count: int, shifts: list, surge: list) -> list:
+    return [
+        (f"{prefix}{base}", count, "staff"),
+        *((f"{prefix}shifts[{i}].staff", s.staff, "staff") for i, s in enumerate(shifts)),
+        *((f"{prefix}surge[{i}].staff", s.staff, "staff") for i, s in enumerate(surge)),
+    ]
+
+
+def _at_scale(value: float, scale: float, kind: str, section: Any = None) -> str | None:
+    """What is wrong with ``value`` once ``scale`` has changed it; None if nothing."""
+    if kind == "contention":
+        return _contention(section, scale)
+    try:
+        scaled = value / scale if kind == "divided" else value * scale
+    except OverflowError:  # an integer too large for a float
+        scaled = math.inf
+    if kind == "staff":
+        if value and scaled >= MAX_STAFF + 0.5:  # the run rounds to whole people
+            return (
+                f"{value:,} at scale {scale:g} is {scaled:.3g} people on duty, more than "
+                f"{MAX_STAFF:,} can be simulated"
+            )
+        return None
+    if math.isfinite(scaled) and scaled > 0:
+        return None
+    how = "divided by" if kind == "divided" else "multiplied by"
+    return f"{value:g} {how} scale ({scale:g}), as the run does, is {scaled:g}: out of range"
+
+
+def _contention(database: Database, scale: float) -> str | None:
+    """Whether a query at a full pool, slowed by contention, still takes at most a week.
+
+    The run slows a query started with n queries running by 1 + slope * (n - knee); at
+    the run's scale the pool and the knee are divided and the slope multiplied.
+    """
+    assert database.contention_knee is not None
+    pool = max(1, round(database.pool_size * scale))
+    knee = max(1, round(database.contention_knee * scale))
+    factor = 1 + database.contention_slope / scale * max(0, pool - knee)
+    slowest = max(typical(database.read_time_ms)[1], typical(database.write_time_ms)[1])
+    if slowest * factor <= WEEK_S * 1000:
+        return None
+    return (
+        f"{database.contention_slope:g} makes a query at a full pool {factor:.3g} times "
+        f"slower (pool_size {pool}, knee {knee} at scale {scale:g}): a query time of "
+        f"{slowest:g} ms would become {slowest * factor:.3g} ms, longer than a week"
+    )
+
+
+def _too_many_rows(duration: float, interval: float) -> str:
+    return (
+        f"{duration:g} s in rows of timeseries_interval_s ({interval:g} s) makes "
+        f"{duration / interval:.3g} rows, more than {MAX_ROWS:,}: shorten the run or widen "
+        "the interval"
+    )
+
+
+def _starts(p: Promotions) -> list[tuple[Any, float]]:
+    return [
+        *((e, e.opens_at_s) for e in p.flash_sales),
+        *((e, e.at_s) for e in p.coupon_rains),
+        *((e, e.deposit_at_s) for e in p.presales),
+    ]
+
+
+def _check_sessions(traffic: Traffic, data: dict, what: str) -> None:
+    """Raise when the curve brings more sessions than a run can simulate."""
+    duration, scale = data.get("duration_s"), data.get("scale")
+    if duration is None or scale is None:
+        return
+    area = sum((ra + rb) / 2 * (b - a) for a, b, ra, rb in traffic.pieces(duration))
+    sessions = area * scale
+    if not sessions <= MAX_SESSIONS:  # not <=: NaN too
+        count = f"about {sessions:.3g}" if math.isfinite(sessions) else "countless"
+        raise ValueError(
+            f"{what}{count} sessions would arrive in duration_s ({duration:g} s) "
+            f"at scale {scale:g}; at most {MAX_SESSIONS:.0e} can be simulated: lower the "
+            "rates or the scale (scale: 1/100 simulates a sale a hundred times smaller)"
+        )
 
 
 def _component_names(data: dict) -> list[str]:
