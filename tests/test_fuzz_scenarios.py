@@ -52,7 +52,7 @@ RUN_SCALE = "1/10"  # ... at a tenth of its size: some hundreds of sessions and 
 RUN_MAX_SESSIONS = 20_000  # a valid mutant expecting more is a big run, not a brief one
 VALIDATE_TIMEOUT_S = 20.0
 RUN_TIMEOUT_S = 30.0
-# Bytes a command may map beyond the imported package; a valid run that needs more exits 1
+# Bytes a command may map beyond the imported package; a valid run that needs more exits 2
 # with OUT_OF_MEMORY, as `run` documents.
 MEMORY_HEADROOM = 3 << 30
 TRACEBACK = "Traceback (most recent call last)"
@@ -686,8 +686,8 @@ def _problem_violations(outcome: Outcome, main: Path, folder: Path) -> list[str]
 
 
 def _out_of_memory(outcome: Outcome) -> bool:
-    """``run`` documents exit 1 for a valid run that ran out of memory, with this message."""
-    return outcome.exit == 1 and outcome.args[0] == "run" and OUT_OF_MEMORY in outcome.stderr
+    """``run`` documents exit 2 for a valid run that ran out of memory, with this message."""
+    return outcome.exit == 2 and outcome.args[0] == "run" and OUT_OF_MEMORY in outcome.stderr
 
 
 def _command_violations(outcome: Outcome, what: str) -> list[str]:
@@ -1046,5 +1046,5 @@ def test_a_run_out_of_memory_says_so_and_exits_1(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(cli_module, "simulate", exhausted)
     args = ["run", str(SCENARIOS / "baseline.yaml"), "--out", str(tmp_path / "out")]
     result = CliRunner().invoke(cli_module.app, args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert OUT_OF_MEMORY in result.output and TRACEBACK not in result.output

@@ -192,9 +192,10 @@ def run(
     With -r N the KPIs are means with 95% confidence intervals, each replication is kept
     in OUT/replications/, and running the same command again resumes.
 
-    Exit status: 0 done, 2 a bad scenario or option, 1 a single run that ran out of
+    Exit status: 0 done; 2 a bad scenario or option, or a single run that ran out of
     memory (queues that take simulated weeks to drain, or a sale too big for the
-    machine).
+    machine: the scenario asks more than it can have). 1 stays free for unmet service
+    levels.
     """
     loaded = _load(scenario, set_)
     folder = out or Path("runs") / loaded.name
@@ -207,7 +208,7 @@ def run(
             write_report(result, folder / "report.html")
         except MemoryError:
             _say(_err, f"{scenario}: {OUT_OF_MEMORY}", "bold red")
-            raise typer.Exit(1) from None
+            raise typer.Exit(2) from None
         _out.print(kpi_table(result))
         sessions = result.summary["sessions"]
         _say(
