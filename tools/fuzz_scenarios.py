@@ -79,8 +79,8 @@ def main() -> int:
             counts["hangs"] += 1
         elif any(o.traceback for o in verdict.outcomes):
             counts["tracebacks"] += 1
-        elif last.exit == 1 and OUT_OF_MEMORY in last.stderr:
-            counts["exit 1 (valid, run out of memory: documented)"] += 1
+        elif last.exit == 2 and OUT_OF_MEMORY in last.stderr:
+            counts["exit 2 (valid, run out of memory)"] += 1
         elif verdict.skipped:
             counts["exit 0 (valid, too big to run briefly)"] += 1
         elif last.exit == 0:
