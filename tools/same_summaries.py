@@ -16,6 +16,7 @@ per-hour tables as DataFrames (Parquet files carry library metadata, so not byte
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -55,14 +56,22 @@ def run(out: Path, jobs: int) -> int:
     return len(failed)
 
 
-def diff(before: Path, after: Path) -> int:
-    """Compare each preset's ``summary.json``; return how many differ or are missing."""
+def diff(before: Path, after: Path, added: bool = False) -> int:
+    """Compare each preset's ``summary.json``; return how many differ or are missing.
+
+    ``added``: a summary may also gain keys (a new KPI), as long as every figure it had
+    keeps its value (the scenario echoed in ``provenance`` may gain defaults too).
+    """
     bad = 0
     for path in presets():
         name = _name(path)
         a, b = before / name / "summary.json", after / name / "summary.json"
         if not a.exists() or not b.exists():
             verdict, bad = "missing", bad + 1
+        elif added and a.read_bytes() != b.read_bytes():
+            changed = _changed(json.loads(a.read_text()), json.loads(b.read_text()), "")
+            verdict = "same figures, keys added" if not changed else f"DIFFERENT: {changed}"
+            bad += bool(changed)
         elif a.read_bytes() == b.read_bytes():
             verdict = f"identical ({a.stat().st_size:,} bytes)"
             for table in _different_tables(before / name, after / name):
@@ -72,6 +81,21 @@ def diff(before: Path, after: Path) -> int:
         print(f"{name:50} {verdict}")
     print(f"{len(presets()) - bad} of {len(presets())} summaries byte-identical")
     return bad
+
+
+def _changed(a: object, b: object, where: str) -> str | None:
+    """The first path whose value in ``a`` is missing or different in ``b``; None if none."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key, value in a.items():
+            if key not in b:
+                return f"{where}{key} missing"
+            changed = _changed(value, b[key], f"{where}{key}.")
+            if changed:
+                return changed
+        return None
+    if where.startswith("provenance.versions"):
+        return None
+    return None if a == b else f"{where.rstrip('.')}: {a!r} -> {b!r}"
 
 
 def _different_tables(a: Path, b: Path) -> list[str]:
@@ -95,10 +119,13 @@ def main() -> None:
     diff_parser = sub.add_parser("diff", help="compare two folders written by run")
     diff_parser.add_argument("before", type=Path)
     diff_parser.add_argument("after", type=Path)
+    diff_parser.add_argument(
+        "--added", action="store_true", help="allow new keys; every old figure must stay"
+    )
     args = parser.parse_args()
     if args.command == "run":
         sys.exit(1 if run(args.out, args.jobs) else 0)
-    sys.exit(1 if diff(args.before, args.after) else 0)
+    sys.exit(1 if diff(args.before, args.after, args.added) else 0)
 
 
 if __name__ == "__main__":

@@ -37,11 +37,13 @@ from simulator.experiment.estimates import BOOTSTRAP_MIN_N, table_estimate
 from simulator.present.kpis import (
     HEADLINE,
     business_rows,
+    channel_rows,
     delivery_rows,
     difference_cells,
     fmt_grid_value,
     fmt_kpi,
     kpi_kind,
+    money_rows,
     protection_rows,
 )
 from simulator.present.report import write_comparison_report, write_report, write_sweep_report
@@ -210,6 +212,7 @@ def run(
             _say(_err, f"{scenario}: {OUT_OF_MEMORY}", "bold red")
             raise typer.Exit(2) from None
         _out.print(kpi_table(result))
+        _print_channels(result)
         sessions = result.summary["sessions"]
         _say(
             _out,
@@ -233,6 +236,7 @@ def run(
     write_report(runs.result(), folder / "report.html")
     wall_s = time.perf_counter() - started
     _out.print(kpi_table(runs.result()))
+    _print_channels(runs.result())
     if runs.scenario.warmup_s:
         _out.print(
             f"warm-up: station statistics (stations.*: waits, utilisation, number inside) "
@@ -478,6 +482,7 @@ def kpi_table(result: SimulationResult) -> Table:
         ("AOV (CNY)", fmt_kpi(s["aov"], "cny")),
         ("conversion rate", fmt_kpi(s["conversion_rate"], "pct")),
         *((name, fmt_kpi(value, kind)) for name, value, kind in business_rows(s)),
+        *((name, fmt_kpi(value, kind)) for name, value, kind in money_rows(s)),
         ("checkout latency p50 / p95 / p99 (ms)", " / ".join(fmt_kpi(lat[q]) for q in _QS)),
         ("page latency p95 (ms)", fmt_kpi(s["page_latency_ms"]["p95"])),
         ("cache hit ratio", fmt_kpi(s["cache_hit_ratio"], "pct")),
@@ -490,6 +495,19 @@ def kpi_table(result: SimulationResult) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _print_channels(result: SimulationResult) -> None:
+    """The per-channel table, when the sale buys traffic."""
+    if len(result.summary["traffic_channels"]) < 2:
+        return
+    header, *rows = channel_rows(result.summary)
+    table = Table(title="Traffic channels ('base': the traffic curve)", show_header=True)
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))  # channel names printed literally
+    _out.print(table)
 
 
 def main() -> None:

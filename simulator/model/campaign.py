@@ -10,7 +10,7 @@ last session, then the last delivery) and hands over a
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ import simpy
 
 from simulator.measure.metrics import IntervalCounter
 from simulator.measure.streams import Streams, buffered, make_sampler
+from simulator.model.channels import ChannelArrivals
 from simulator.model.components.cache import CacheTier, NoCache
 from simulator.model.components.customer_service import CustomerService
 from simulator.model.components.database import Database
@@ -68,7 +69,12 @@ class Campaign:
     guards: dict[str, Guard] = field(default_factory=dict)
     autoscaler: Autoscaler | None = None
     dynamic_rate: DynamicRate | None = None
+    channels: list[ChannelArrivals] = field(default_factory=list)
+    scale: float = 1.0
+    """The declared scale (``scenario`` has it applied)."""
     sessions_ended_at_s: float = 0.0
+    arriving: int = 0
+    """Arrival processes still running; the doors close when none is."""
 
     def service_stations(self) -> list[StationStats]:
         """Stations that hold requests in simulated time: gateway, database, services, channels."""
@@ -98,6 +104,7 @@ def build(
     The campaign's ``scenario`` is the one actually simulated: ``scale`` applied.
     ``keep_orders`` keeps a row per paid order (``SimulationResult.orders``).
     """
+    declared_scale = scenario.scale
     scenario = apply_scale(scenario)
     env = simpy.Environment()
     streams = Streams(seed, replication)
@@ -184,6 +191,8 @@ def build(
         routing=routing,
         refresh=[_refresh(segment, streams) for segment in scenario.segments],
         track_recovery=bool(scenario.faults),
+        sources=1 + len(scenario.channels),
+        stay=None if scenario.experience is None else scenario.experience.stay,
     )
     config = scenario.gateway
     campaign = Campaign(
@@ -210,7 +219,13 @@ def build(
         if config.rate_limit is not None and config.rate_limit.dynamic is not None:
             campaign.dynamic_rate = DynamicRate(env, gateway, config.rate_limit)
     population = Population(scenario, streams)
-    env.process(_arrive(campaign, population))
+    campaign.scale = declared_scale
+    campaign.arriving = 1 + len(scenario.channels)
+    env.process(_arrive(campaign, population, _curve_times(campaign)))
+    for i, channel in enumerate(scenario.channels):
+        arrivals = ChannelArrivals(channel, scenario.duration_s, declared_scale, streams)
+        campaign.channels.append(arrivals)
+        env.process(_arrive(campaign, Population(scenario, streams, i), arrivals.times()))
     if scenario.warmup_s > 0:
         env.timeout(scenario.warmup_s).callbacks.append(lambda _: _end_warmup(campaign))
     schedule_faults(campaign)
@@ -331,21 +346,29 @@ def _refresh(segment: Any, streams: Streams) -> Refresh | None:
     )
 
 
-def _arrive(campaign: Campaign, population: Population) -> Generator[Any, Any, None]:
-    """The arrival process: one visit per arrival time."""
-    env = campaign.env
-    admit, next_user = campaign.shop.admit, population.next_user
-    count = campaign.arrivals.add
-    times = arrival_times(
+def _curve_times(campaign: Campaign) -> Iterator[float]:
+    """The traffic curve's arrival times (the promotion events' bursts included)."""
+    return arrival_times(
         campaign.scenario.arrival_traffic(),
         campaign.scenario.duration_s,
         campaign.streams.generator("arrivals"),
     )
+
+
+def _arrive(
+    campaign: Campaign, population: Population, times: Iterator[float]
+) -> Generator[Any, Any, None]:
+    """An arrival process (the curve's, or a channel's): one visit per arrival time."""
+    env = campaign.env
+    admit, next_user = campaign.shop.admit, population.next_user
+    count = campaign.arrivals.add
     for t in times:
         yield env.timeout(t - env.now)
         count(t)
         admit(next_user(t))
-    campaign.shop.close_doors()
+    campaign.arriving -= 1
+    if not campaign.arriving:
+        campaign.shop.close_doors()
 
 
 def _end_warmup(campaign: Campaign) -> None:

@@ -6,6 +6,7 @@ copies is described in :mod:`simulator.model.record`; add a measurement there fi
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from simulator.measure.metrics import ratio
 from simulator.model.components.gateway import NoGateway
-from simulator.model.components.roster import HOUR_S
+from simulator.model.components.roster import HOUR_S, Roster
 from simulator.model.components.tracking import BIN_S
 from simulator.model.record import (
     Breaker,
@@ -31,6 +32,8 @@ from simulator.model.record import (
     RunRecord,
     Sales,
     Sessions,
+    Source,
+    Usage,
     Warehouse,
 )
 from simulator.scenario.schema import Scenario
@@ -122,6 +125,8 @@ def hand_over(campaign: Campaign, declared: Scenario, seed: int, replication: in
         logistics=_logistics(campaign),
         stranded=None if routing is None else routing.stranded,
         stranded_count=0 if routing is None else routing.stranded_count,
+        sources=_sources(campaign),
+        usage=_usage(campaign, declared, end_s),
         stranded_until_s={}
         if routing is None
         else {
@@ -129,6 +134,100 @@ def hand_over(campaign: Campaign, declared: Scenario, seed: int, replication: in
             for name, t in zip(routing.names, routing.last_stranded_s, strict=True)
             if not math.isnan(t)
         },
+    )
+
+
+def _sources(campaign: Campaign) -> list[Source]:
+    """What the traffic curve and each channel brought."""
+    shop, ledger = campaign.shop, campaign.shop.ledger
+    sources = [
+        Source(
+            "base",
+            list(shop.source_outcomes[0]),
+            ledger.source_orders[0],
+            ledger.source_gmv[0],
+            ledger.source_lost[0],
+            None,
+            0.0,
+            0.0,
+        )
+    ]
+    money = 1 / campaign.scale
+    for i, arrivals in enumerate(campaign.channels, start=1):
+        _, planned = arrivals.channel.plan()
+        sources.append(
+            Source(
+                arrivals.channel.name,
+                list(shop.source_outcomes[i]),
+                ledger.source_orders[i],
+                ledger.source_gmv[i],
+                ledger.source_lost[i],
+                arrivals.expected,
+                planned,
+                arrivals.spend_cny(money),
+            )
+        )
+    return sources
+
+
+def staff_seconds(roster: Roster, end_s: float) -> float:
+    """People on duty integrated over [0, end_s), from the roster's timeline."""
+    timeline = [*roster.changes(0.0, end_s), (end_s, 0)]
+    return sum(staff * (t_next - t) for (t, staff), (t_next, _) in itertools.pairwise(timeline))
+
+
+def _surge_seconds(surge: list, end_s: float) -> float:
+    return sum(s.staff * max(0.0, min(s.to_s, end_s) - min(s.from_s, end_s)) for s in surge)
+
+
+def _usage(campaign: Campaign, declared: Scenario, end_s: float) -> Usage:
+    """What the run used, for the bill: instance, node and staff time, parcels, payments."""
+    clock = declared.clock_at_start_h
+    app = 0.0
+    if campaign.autoscaler is not None:
+        scaler = campaign.autoscaler
+        timeline = [(0.0, scaler.initial), *scaler.decisions, (end_s, 0)]
+        app = sum(n * (t_next - t) for (t, n), (t_next, _) in itertools.pairwise(timeline))
+    elif declared.gateway is not None:
+        per = declared.costs.workers_per_app_instance
+        app = math.ceil(declared.gateway.workers / per) * end_s
+    cache = declared.cache
+    nodes = 0 if cache is None else sum(lv.nodes for lv in cache.levels if lv.kind == "distributed")
+    database = declared.database
+    instances = database.shards * (2 + database.read_replicas)  # primary, standby, replicas
+    duration = declared.duration_s
+    picker = surge = 0.0
+    for config, warehouse in zip(
+        declared.fulfilment.warehouses, campaign.fulfilment.warehouses, strict=True
+    ):
+        horizon = max(duration, warehouse.queue.closed_at)
+        roster = Roster(config.pickers, config.shifts, config.surge, (), clock)
+        on_surge = _surge_seconds(config.surge, horizon)
+        picker += staff_seconds(roster, horizon) - on_surge
+        surge += on_surge
+    agent, bot = 0.0, 0
+    service = campaign.service
+    if service is not None and declared.customer_service is not None:
+        config = declared.customer_service
+        horizon = max(duration, service.queue.closed_at)
+        roster = Roster(config.agents, config.shifts, config.surge, (), clock)
+        agent = staff_seconds(roster, horizon)
+        bot = service.deflected
+    fulfilment = campaign.fulfilment
+    return Usage(
+        app_instance_s=app,
+        cache_node_s=nodes * end_s,
+        database_instance_s=instances * end_s,
+        picker_s=picker,
+        surge_picker_s=surge,
+        agent_s=agent,
+        bot_enquiries=bot,
+        parcels=list(fulfilment.parcels),
+        late_parcels=sum(fulfilment.parcels) - fulfilment.on_time,
+        payments=[int(sum(c.successes.values)) for c in campaign.payment],
+        paid_by_payment=list(campaign.shop.ledger.paid_by_payment),
+        end_s=end_s,
+        put_off=campaign.shop.put_off,
     )
 
 

@@ -107,6 +107,15 @@ class Ledger:
         self.key_listed = [0.0] * keys
         self.lost = dict.fromkeys(LOST_CAUSES.values(), 0.0)
         self.deposits_forfeited = 0.0
+        if scenario.experience is not None:
+            self.lost["slow_pages"] = 0.0
+        sources = 1 + len(scenario.channels)
+        self.source_orders = [0] * sources
+        self.source_gmv = [0.0] * sources
+        self.source_lost = [0.0] * sources
+        """Per traffic source (the curve, then each channel): paid orders, GMV, lost GMV."""
+        self.paid_by_payment = [0.0] * len(scenario.payment.channels)
+        """Paid value by the payment channel that took the last payment."""
         self.funnel = [[0, 0, 0, 0] for _ in scenario.segments]
         self.rows: list[tuple[Any, ...]] | None = [] if keep_orders else None
         self.segment_names = [s.name for s in scenario.segments]
@@ -133,6 +142,11 @@ class Ledger:
         self.key_units[key] += user.units
         self.key_listed[key] += listed
         self.funnel[user.segment][PAID] += 1
+        source = user.source
+        self.source_orders[source] += 1
+        self.source_gmv[source] += paid
+        if user.paid_with >= 0:
+            self.paid_by_payment[user.paid_with] += paid
         returned = False
         draw = self.returns_uniform
         if draw is not None and draw() < self.return_rates[mechanic]:
@@ -165,7 +179,15 @@ class Ledger:
         """Book the order a buyer did not get to place, under its cause."""
         cause = LOST_CAUSES.get(outcome)
         if cause is not None:
-            self.lost[cause] += self.pricing.quote(user, user.coupon)[1]
+            value = self.pricing.quote(user, user.coupon)[1]
+            self.lost[cause] += value
+            self.source_lost[user.source] += value
+
+    def lose_to_slow_pages(self, user: User) -> None:
+        """Book the order of a buyer a slow landing page put off."""
+        value = self.pricing.quote(user, user.coupon)[1]
+        self.lost["slow_pages"] += value
+        self.source_lost[user.source] += value
 
     def order_table(self) -> Any:
         """Paid orders as a DataFrame (None when the run did not keep them)."""
@@ -196,6 +218,7 @@ class Ledger:
             "net_sales": net_sales * money,
             "refunds": refunds * money,
             "returned_orders": self.returned,
+            "cost_of_goods": cost_of_goods * money,
             "gross_margin": margin * money,
             "gross_margin_rate": margin / net_sales if net_sales else None,
             "promotion_roi": self.gmv / self.discounts if self.discounts else None,

@@ -46,6 +46,8 @@ __all__ = [
     "RunRecord",
     "Sales",
     "Sessions",
+    "Source",
+    "Usage",
 ]
 
 
@@ -284,6 +286,58 @@ class Logistics:
 
 
 @dataclass(frozen=True)
+class Source:
+    """A traffic source: the traffic curve (``base``) or a channel, and what it brought."""
+
+    name: str
+    outcomes: list[int]
+    """Its sessions per :class:`~simulator.measure.outcomes.Outcome` (simulated counts)."""
+    orders: int
+    gmv: float
+    """Paid value of its orders, at the simulated size."""
+    lost_gmv: float
+    """Value its buyers did not get to pay, at the simulated size."""
+    expected_visitors: float | None
+    """Visitors its plan expects, at the declared size (None for the curve)."""
+    planned_spend_cny: float
+    spend_cny: float
+    """Visitors drawn times their click price, at the declared size."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the run used, to be billed at the price list (``scenario.costs``).
+
+    Time-based use is at the declared size (billed from the declared scenario's instance
+    counts and rosters over the run's own timeline); counts are simulated ones.
+    """
+
+    app_instance_s: float
+    """Application-server instance-seconds: with autoscaling, the instances asked for
+    over time (start-up included); without, the declared workers in whole instances."""
+    cache_node_s: float
+    """Distributed cache node-seconds over the run."""
+    database_instance_s: float
+    """Database instance-seconds (primaries, standbys, replicas) over the run."""
+    picker_s: float
+    """Picker-seconds on the rosters' base and shifts, while each warehouse had work."""
+    surge_picker_s: float
+    agent_s: float
+    bot_enquiries: int
+    parcels: list[int]
+    """Per region, parcels sent."""
+    late_parcels: int
+    payments: list[int]
+    """Per payment channel, successful payments."""
+    paid_by_payment: list[float]
+    """Per payment channel, the paid value of orders it took (simulated size)."""
+    end_s: float
+    """The instances' billing horizon."""
+    put_off: int
+    """Users a slow landing page put off (``experience``)."""
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """Everything the results of one replication are made from.
 
@@ -326,3 +380,6 @@ class RunRecord:
     stranded_count: int
     stranded_until_s: dict[str, float]
     """Per site, the last request stranded there."""
+    sources: list[Source]
+    """The traffic curve, then each channel in ``scenario.channels`` order."""
+    usage: Usage

@@ -95,6 +95,9 @@ class Shop:
         routing: the datacenters, if the shop has several.
         refresh: each segment's refresh habit (None: never refreshes).
         track_recovery: keep what recovery times are judged from (the run has faults).
+        sources: traffic sources (the curve and each channel) sessions are counted under.
+        stay: given a landing page's latency (s), the chance a user who would continue
+            stays (``experience``); None: latency puts no one off.
     """
 
     def __init__(
@@ -112,6 +115,8 @@ class Shop:
         routing: Routing | None = None,
         refresh: list[Refresh | None] | None = None,
         track_recovery: bool = False,
+        sources: int = 1,
+        stay: Callable[[float], float] | None = None,
     ) -> None:
         self.env = env
         self.gateway = gateway
@@ -130,6 +135,11 @@ class Shop:
         self.refreshes = IntervalCounter(interval_s)
         """Requests repeated by users, per interval."""
         self.outcomes = [0] * len(Outcome)
+        self.source_outcomes = [[0] * len(Outcome) for _ in range(sources)]
+        """Sessions per outcome, for each traffic source."""
+        self.stay = stay
+        self.put_off = 0
+        """Users a slow landing page put off."""
         self.outcome_series = [IntervalCounter(interval_s) for _ in Outcome]
         self.page_latency = Tally()
         self.checkout_latency = Tally()
@@ -173,6 +183,7 @@ class Shop:
             if outcome is _PAYMENT_FAILED and self.service is not None:
                 self.service.payment_failed(now)
         self.outcomes[outcome] += 1
+        self.source_outcomes[user.source][outcome] += 1
         self.outcome_series[outcome].add(now)
         self.open_sessions -= 1
         if self.doors_closed and not self.open_sessions:
@@ -267,7 +278,18 @@ class Shop:
         self.page_latency.add(now - asked)
         if failed is None and now > deadline:
             return _ABANDONED
+        if page == 0 and self.stay is not None and failed is None and user.plan != BOUNCE:
+            if user.stay_draw >= self.stay(now - asked):
+                return self._put_off(user)
         return failed
+
+    def _put_off(self, user: User) -> Outcome:
+        """A user who would have gone on leaves after a slow landing page: a bounce."""
+        self.put_off += 1
+        if user.plan == BUY:
+            self.ledger.lose_to_slow_pages(user)
+        user.plan = BOUNCE
+        return Outcome.BOUNCED
 
     def _add_to_cart(self, user: User, patience: float) -> Generator[Any, Any, Outcome | None]:
         """A light request: a worker's own time only."""
@@ -381,6 +403,8 @@ class Shop:
                 pending = typing.cast(Pending, result)
                 yield env.timeout(max(0.0, pending.known_at - env.now))
                 result = None if pending.succeeded else _PAYMENT_FAILED
+            if result is None:
+                user.paid_with = channel
             if (
                 result is not _PAYMENT_FAILED
                 or retry is None

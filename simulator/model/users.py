@@ -11,10 +11,12 @@ are, so two scenarios that differ in one component see the same crowd.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from simulator.measure.streams import Streams, buffered, make_sampler
 from simulator.model.keys import KeySpace, zipf_cdf
@@ -61,12 +63,32 @@ class User:
     browsing) was drawn with: a rain user whose claim fails decides again, without the
     coupon's uplift."""
     cart_rate_without_coupon: float = 0.0
+    source: int = 0
+    """The traffic channel that brought the user: 0 the traffic curve, i + 1 ``channels[i]``."""
+    stay_draw: float = 0.0
+    """The uniform a slow landing page is judged with (``experience``)."""
+    paid_with: int = -1
+    """The payment channel the user's last successful payment went through."""
+
+
+def _times(draw: Callable[[], float], factor: float) -> float:
+    return draw() * factor
 
 
 def _cumulative(shares: list[float]) -> list[float]:
     cumulative = list(itertools.accumulate(shares))
     cumulative[-1] = 1.0  # guard against rounding: every draw < 1 lands somewhere
     return cumulative
+
+
+class _Named:
+    """A run's streams under a prefix: a channel's users draw from streams of their own."""
+
+    def __init__(self, streams: Streams, prefix: str) -> None:
+        self.streams, self.prefix = streams, prefix
+
+    def generator(self, name: str) -> Any:
+        return self.streams.generator(self.prefix + name)
 
 
 class Population:
@@ -82,14 +104,30 @@ class Population:
     multiplies it too. A user whose basket is a little short of a ladder step may add
     items to reach it exactly (``basket_building``).
 
+    A traffic channel's visitors (``channel``) are drawn the same way from streams of
+    their own (``channels.NAME.users.*``), with the channel's segment mix and its
+    conversion and basket multipliers; they did not come for a promotion event's burst.
+
     Args:
         scenario: the scenario.
         streams: the run's streams; uses the ``users.*`` streams.
+        channel: the index of the traffic channel in ``scenario.channels``; None: the
+            traffic curve's own users.
     """
 
-    def __init__(self, scenario: Scenario, streams: Streams) -> None:
+    def __init__(self, scenario: Scenario, streams: Streams, channel: int | None = None) -> None:
         self.segments = scenario.segments
-        self._segment_cdf = _cumulative([s.share for s in scenario.segments])
+        shares = [s.share for s in scenario.segments]
+        cart_factor = basket_factor = 1.0
+        self.source = 0
+        if channel is not None:
+            config = scenario.channels[channel]
+            streams = _Named(streams, f"channels.{config.name}.")  # type: ignore[assignment]
+            if config.segments is not None:
+                shares = [config.segments.get(s.name, 0.0) for s in scenario.segments]
+            cart_factor, basket_factor = config.conversion_multiplier, config.basket_multiplier
+            self.source = channel + 1
+        self._segment_cdf = _cumulative(shares)
         self._channel_cdf = _cumulative([c.share for c in scenario.payment.channels])
         self._region_cdf = _cumulative([r.share for r in scenario.fulfilment.regions])
         self._uniform = buffered(streams.generator("users.choices").random)
@@ -104,19 +142,35 @@ class Population:
             self.keys.sampler(streams.generator("users.items"))
         )
         self.pricing = Pricing(scenario)
-        self._promotions = _Promotions(scenario, self.keys, self.pricing, streams)
+        self._promotions = _Promotions(
+            scenario, self.keys, self.pricing, streams, events=channel is None
+        )
+        self._stay = (
+            None
+            if scenario.experience is None
+            else buffered(streams.generator("users.experience").random)
+        )
         self._by_segment = []
         for s in scenario.segments:
             p_more = 1 - 1 / s.pages_mean  # chance of one more page: geometric >= 1
+            basket = make_sampler(s.basket_value_cny, streams.generator(f"users.{s.name}.basket"))
+            if basket_factor != 1.0:
+                basket = functools.partial(_times, basket, basket_factor)
+            cart, checkout = s.add_to_cart_rate, s.checkout_rate
+            if cart_factor != 1.0:  # the decision promotions move moves with the channel
+                if s.skip_browsing:
+                    checkout = min(1.0, checkout * cart_factor)
+                else:
+                    cart = min(1.0, cart * cart_factor)
             self._by_segment.append(
                 (
                     s.skip_browsing,
                     s.bounce_rate,
-                    s.add_to_cart_rate,
-                    s.checkout_rate,
+                    cart,
+                    checkout,
                     math.log(p_more) if p_more > 0 else None,
                     make_sampler(s.think_time_s, streams.generator(f"users.{s.name}.think")),
-                    make_sampler(s.basket_value_cny, streams.generator(f"users.{s.name}.basket")),
+                    basket,
                     make_sampler(s.patience_s, streams.generator(f"users.{s.name}.patience")),
                 )
             )
@@ -188,18 +242,30 @@ class Population:
             user.event, user.coupon = event, coupon
             user.cart_draw, user.cart_rate_without_coupon = decided_by, without_coupon
             promotions.finish(user)
+        if self.source:
+            user.source = self.source
+        if self._stay is not None:
+            user.stay_draw = self._stay()
         return user
 
 
 class _Promotions:
     """The promotion draws of each user, from their own streams (CRN for the rest)."""
 
-    def __init__(self, scenario: Scenario, keys: KeySpace, pricing: Pricing, streams: Streams):
+    def __init__(
+        self,
+        scenario: Scenario,
+        keys: KeySpace,
+        pricing: Pricing,
+        streams: Streams,
+        events: bool = True,
+    ):
         promotions = scenario.promotions
         self.pricing = pricing
         starts = scenario.event_starts()
         self.traffic = scenario.arrival_traffic()
-        self.pulses = scenario.event_pulses()
+        # A channel's visitors came for the channel, not for an event's burst.
+        self.pulses = scenario.event_pulses() if events else []
         self.rains = [isinstance(e, CouponRain) for e, _ in starts]
         self.flash = [isinstance(e, FlashSale) for e, _ in starts]
         self.event_coupons = [e.coupon if isinstance(e, CouponRain) else None for e, _ in starts]

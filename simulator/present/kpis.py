@@ -17,11 +17,13 @@ from simulator.experiment.estimates import format_estimate
 __all__ = [
     "HEADLINE",
     "business_rows",
+    "channel_rows",
     "delivery_rows",
     "difference_cells",
     "fmt_grid_value",
     "fmt_kpi",
     "kpi_kind",
+    "money_rows",
     "protection_rows",
 ]
 
@@ -38,6 +40,7 @@ HEADLINE = (
     "db_pool_timeouts",
     "payment_success_rate",
     "gross_margin",
+    "net_profit",
     "lost_gmv_total",
     "on_time_delivery_rate",
     "next_day_delivery_rate",
@@ -58,8 +61,21 @@ def fmt_kpi(value: Any, kind: str = "") -> str:
 
 _FRACTIONS = ("rate", "ratio", "fraction", "utilisation")
 _SHARES = ("payment_success_by_channel.", "cache_hit_ratio_by_level.")
+_RATIOS = ("roi", "ltv_to_cac")
 _MONEY = (
     "gmv",
+    "profit",
+    "spend",
+    "cac",
+    "ltv",
+    "cost_of_goods",
+    "list_value",
+    "discounts",
+    "marketing.",
+    "infrastructure.",
+    "operations.",
+    "fixed.",
+    "failures.",
     "margin",
     "cost",
     "cny",
@@ -77,6 +93,8 @@ def kpi_kind(kpi: str) -> str:
     funnel_ratio = kpi.startswith("funnel.") and "_to_" in leaf  # e.g. browse_to_paid
     if leaf.endswith(_FRACTIONS) or funnel_ratio or kpi.startswith(_SHARES):
         return "pct"
+    if leaf in _RATIOS or leaf.endswith("_share"):
+        return "" if leaf in _RATIOS else "pct"
     if any(word in kpi for word in _MONEY):
         return "cny"
     return ""
@@ -147,6 +165,64 @@ def business_rows(summary: dict[str, Any]) -> list[tuple[str, Any, str]]:
         rows.append(("payments lost to channel outages", s["payments_lost_to_outage"], ""))
     if s["deposits_forfeited"]:
         rows.append(("deposits forfeited (CNY)", s["deposits_forfeited"], "cny"))
+    return rows
+
+
+def money_rows(summary: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """KPI rows of the profit and loss: (name, value, kind); costs only where priced."""
+    s = summary
+    rows: list[tuple[str, Any, str]] = [("net profit (CNY)", s["net_profit"], "cny")]
+    for key, name in (
+        ("marketing_spend", "marketing spend"),
+        ("infrastructure_cost", "infrastructure"),
+        ("operations_cost", "operations: fulfilment and service"),
+        ("failure_cost", "failures: refunds and compensation"),
+        ("fixed_cost", "fixed costs"),
+    ):
+        if s[key]:
+            rows.append((f"  {name} (CNY)", s[key], "cny"))
+    if s["marketing_spend"]:
+        rows.append(("marketing ROI (GMV of paid channels per CNY)", s["marketing_roi"], ""))
+    if s["users_put_off_by_latency"]:
+        rows.append(("users put off by slow pages", s["users_put_off_by_latency"], ""))
+    return rows
+
+
+def channel_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """The per-channel table as printed: a header row, then one row per traffic source."""
+    header = [
+        "channel",
+        "spend",
+        "visitors",
+        "orders",
+        "GMV",
+        "ROI",
+        "new customers",
+        "CAC",
+        "LTV/CAC",
+        "planned / spent share",
+    ]
+    rows = [header]
+    split = summary["budget_split"]
+    for name, c in summary["traffic_channels"].items():
+        shares = split.get(name)
+        rows.append(
+            [
+                name,
+                fmt_kpi(c["spend"], "cny"),
+                fmt_kpi(c["visitors"]),
+                fmt_kpi(c["orders"]),
+                fmt_kpi(c["gmv"], "cny"),
+                fmt_kpi(c["roi"]),
+                fmt_kpi(c["new_customers"], "cny"),
+                fmt_kpi(c["cac"], "cny"),
+                fmt_kpi(c["ltv_to_cac"]),
+                "-"
+                if shares is None
+                else f"{fmt_kpi(shares['planned_share'], 'pct')} / "
+                f"{fmt_kpi(shares['spent_share'], 'pct')}",
+            ]
+        )
     return rows
 
 

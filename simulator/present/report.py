@@ -23,11 +23,13 @@ from simulator.experiment.estimates import Estimate, table_estimate  # noqa: E40
 from simulator.present.kpis import (  # noqa: E402
     HEADLINE,
     business_rows,
+    channel_rows,
     delivery_rows,
     difference_cells,
     fmt_grid_value,
     fmt_kpi,
     kpi_kind,
+    money_rows,
     protection_rows,
 )
 from simulator.results.plots import (  # noqa: E402
@@ -35,6 +37,7 @@ from simulator.results.plots import (  # noqa: E402
     plot_latency,
     plot_logistics,
     plot_payments,
+    plot_profit_bridge,
     plot_traffic,
 )
 from simulator.results.result import SimulationResult  # noqa: E402
@@ -87,6 +90,7 @@ def _rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("AOV (CNY)", fmt_kpi(s["aov"], "cny")),
         ("Conversion rate", fmt_kpi(s["conversion_rate"], "pct")),
         *((name, fmt_kpi(value, kind)) for name, value, kind in business_rows(s)),
+        *((name, fmt_kpi(value, kind)) for name, value, kind in money_rows(s)),
         ("Checkout latency p50 (ms)", fmt_kpi(lat["p50"])),
         ("Checkout latency p95 (ms)", fmt_kpi(lat["p95"])),
         ("Checkout latency p99 (ms)", fmt_kpi(lat["p99"])),
@@ -118,11 +122,40 @@ def render_report(result: SimulationResult) -> str:
 <p>{_provenance(s)}</p>
 <h2>Key figures</h2>
 <table id="kpis"><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
+{_money_section(result)}
 <h2>How sessions ended</h2>
 <table id="outcomes"><tr><th>outcome</th><th>sessions</th><th>share</th></tr>{outcomes}</table>
 {_faults_section(s["faults"], replications=s.get("replications", 1))}<h2>Over time</h2>
 {figures}""",
     )
+
+
+def _money_section(result: SimulationResult) -> str:
+    """The profit bridge, and the channels' table when the sale buys traffic."""
+    s = result.summary
+    figure = _svg(plot_profit_bridge(result).get_figure(root=True))
+    table = ""
+    if len(s["traffic_channels"]) > 1:
+        header, *rows = channel_rows(s)
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join(
+            "<tr>"
+            + f"<td>{html.escape(row[0])}</td>"
+            + "".join(f"<td class='num'>{html.escape(v)}</td>" for v in row[1:])
+            + "</tr>"
+            for row in rows
+        )
+        table = (
+            "<p>Per traffic channel ('base' is the traffic curve's own visitors). ROI is "
+            "GMV per CNY spent; CAC is spend per new customer; LTV/CAC is to be at least "
+            "3 [002 §12].</p>"
+            f"<div class='wide'><table id='channels'><tr>{head}</tr>{body}</table></div>"
+        )
+    return f"""<h2>Profit and loss</h2>
+<p>Net profit {html.escape(fmt_kpi(s["net_profit"], "cny"))} CNY; every line is in
+summary.json under profit_and_loss.</p>
+<figure id="profit-bridge">{figure}</figure>
+{table}"""
 
 
 def _label(name: str) -> str:

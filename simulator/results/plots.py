@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "plot_cache",
+    "plot_profit_bridge",
     "plot_latency",
     "plot_logistics",
     "plot_payments",
@@ -147,3 +148,35 @@ def plot_logistics(result: SimulationResult, ax: Axes | None = None) -> Axes:
         lag.plot(hours, table["tracking_lag_h"], color="tab:red", linestyle=":", label="lag")
         lag.set_ylabel("tracking lag (h)")
     return _finish(ax, result, per=3600.0)
+
+
+def plot_profit_bridge(result: SimulationResult, ax: Axes | None = None) -> Axes:
+    """The profit and loss as a waterfall: list value down to net profit, CNY."""
+    from simulator.results.money import bridge
+
+    steps = bridge(result.summary["profit_and_loss"])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 3.6))
+    ax.set_title("Profit bridge: from list value to net profit")
+    ax.set_ylabel("CNY")
+    ax.grid(alpha=0.3, axis="y")
+    level = 0.0
+    for i, (_, amount, kind) in enumerate(steps):
+        if kind == "total":
+            bottom, height, level = 0.0, float(amount), float(amount)
+            color = "tab:blue" if amount >= 0 else "tab:red"
+        else:
+            bottom, height = level, float(amount)
+            level += float(amount)
+            color = "tab:green" if amount >= 0 else "tab:orange"
+        ax.bar(i, height, bottom=bottom, color=color, width=0.7)
+        ax.annotate(
+            f"{float(amount):,.0f}",
+            (i, bottom + height),
+            ha="center",
+            va="bottom" if height >= 0 else "top",
+            fontsize="small",
+        )
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(steps)), [label for label, _, _ in steps], rotation=20, ha="right")
+    return ax

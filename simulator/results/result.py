@@ -74,6 +74,12 @@ class SimulationResult:
 
         return plot_logistics(self, ax)
 
+    def plot_profit_bridge(self, ax: Axes | None = None) -> Axes:
+        """The profit and loss as a waterfall, from list value to net profit."""
+        from simulator.results.plots import plot_profit_bridge
+
+        return plot_profit_bridge(self, ax)
+
     def write(self, out_dir: str | Path) -> Path:
         """Write the summary and the tables; return the folder.
 

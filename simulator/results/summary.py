@@ -23,6 +23,7 @@ from simulator.measure.recovery import fault_label, recovery
 from simulator.model import RunRecord, run
 from simulator.model.record import Level
 from simulator.results.aftersale import fulfilment_figures, logistics_table
+from simulator.results.money import money_figures
 from simulator.results.result import SimulationResult
 from simulator.scenario.loader import load_scenario
 from simulator.scenario.schema import Scenario
@@ -92,6 +93,7 @@ def summarise(record: RunRecord) -> SimulationResult:
         "aov": ratio(gmv, orders),
         "conversion_rate": ratio(orders, total),
         **_business(record),
+        **money_figures(record, record.sales.figures),
         "checkout_latency_ms": sessions.checkout_latency.summary(0.5, 0.95, 0.99),
         "page_latency_ms": {
             k: (v * 1000 if k != "count" else v)

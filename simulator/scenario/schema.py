@@ -33,9 +33,10 @@ from simulator.scenario.commerce import (
     Presale,
     Promotions,
 )
-from simulator.scenario.demand import Catalogue, HotItem, Pulse, Segment, Traffic
+from simulator.scenario.demand import Catalogue, Experience, HotItem, Pulse, Segment, Traffic
 from simulator.scenario.distributions import WEEK_S, typical
 from simulator.scenario.logistics import CustomerService, Fulfilment, Warehouse
+from simulator.scenario.money import Costs, TrafficChannel, check_names
 from simulator.scenario.protections import (
     CacheNodeDown,
     CapacityReduced,
@@ -52,7 +53,9 @@ __all__ = [
     "CacheNodeDown",
     "Catalogue",
     "CustomerService",
+    "Costs",
     "Database",
+    "Experience",
     "Fulfilment",
     "Fault",
     "Gateway",
@@ -65,6 +68,7 @@ __all__ = [
     "Scenario",
     "Segment",
     "Traffic",
+    "TrafficChannel",
     "Warehouse",
 ]
 
@@ -154,6 +158,71 @@ class Scenario(_Model):
     faults: list[Fault] = Field(
         default=[], description="Timed faults injected into the run, in any order."
     )
+    experience: Experience | None = Field(
+        default=None,
+        description="Demand that feels latency (a slow landing page puts users off); "
+        "null: only a request that outlasts a user's patience loses them.",
+    )
+    channels: list[TrafficChannel] = Field(
+        default=[],
+        description="Paid and organic traffic channels whose visitors arrive on top of "
+        "the traffic curve, each with its budget and price; the curve's own visitors "
+        "are reported as channel 'base'.",
+    )
+    costs: Costs = Field(
+        default_factory=Costs,
+        description="The price list the run's capacity, staff, parcels and failures are "
+        "billed at; every price defaults to 0.",
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _channels_fit(cls, channels: list[TrafficChannel], info: ValidationInfo) -> list:
+        check_names(channels)
+        duration = info.data.get("duration_s")
+        names = {s.name for s in info.data.get("segments") or []}
+        for i, channel in enumerate(channels):
+            for j, window in enumerate(channel.profile or []):
+                if duration is not None and window.end_s > duration:
+                    raise ValueError(
+                        f"[{i}].profile[{j}].end_s: {window.end_s:g} is after the sale "
+                        f"ends (duration_s {duration:g})"
+                    )
+            for name in channel.segments or {}:
+                if names and name not in names:
+                    raise ValueError(
+                        f"[{i}].segments.{name}: no such segment (segments: "
+                        f"{', '.join(sorted(names))})"
+                    )
+        scale = info.data.get("scale")
+        visitors = sum(c.plan()[0] for c in channels)
+        if scale is not None and not visitors * scale <= MAX_SESSIONS:
+            raise ValueError(
+                f"the channels bring about {visitors * scale:.3g} visitors at scale "
+                f"{scale:g}; at most {MAX_SESSIONS:.0e} can be simulated: lower the "
+                "budgets or the scale"
+            )
+        return channels
+
+    @field_validator("costs")
+    @classmethod
+    def _costs_name_parts(cls, costs: Costs, info: ValidationInfo) -> Costs:
+        payment, fulfilment = info.data.get("payment"), info.data.get("fulfilment")
+        known = [c.name for c in payment.channels] if payment else []
+        for name in costs.payment_fees:
+            if payment and name not in known:
+                raise ValueError(
+                    f"payment_fees.{name}: no payment channel named {name!r} "
+                    f"(payment.channels: {', '.join(known)})"
+                )
+        regions = [r.name for r in fulfilment.regions] if fulfilment else []
+        for name in costs.parcel_cny_by_region:
+            if fulfilment and name not in regions:
+                raise ValueError(
+                    f"parcel_cny_by_region.{name}: no region named {name!r} "
+                    f"(fulfilment.regions: {', '.join(regions)})"
+                )
+        return costs
 
     @field_validator("resilience")
     @classmethod

@@ -163,6 +163,8 @@ class Fulfilment:
         self.delivery_h = Tally()
         self.ship_h = Tally()
         self.on_time = self.next_day = self.shipped_in_72h = 0
+        self.parcels = [0] * len(config.regions)
+        """Parcels sent to each region."""
         self.away = 0
         """Orders shipped from a warehouse other than the nearest one to the buyer."""
         self.last_delivery_s = 0.0
@@ -202,6 +204,7 @@ class Fulfilment:
         packed, shipped = self.warehouses[warehouse].dispatch(paid_at)
         delivered = shipped + self.transit_s[warehouse][region]()
         lead = delivered - paid_at
+        self.parcels[region] += 1
         self.delivery_h.add(lead / HOUR_S)
         self.ship_h.add((shipped - paid_at) / HOUR_S)
         if lead <= self.promise_s:

@@ -281,6 +281,8 @@ class Autoscaler:
         self.gateway = gateway
         self.config = config
         self.wanted = gateway.instances
+        self.initial = gateway.instances
+        """Instances at the start (instances are billed from ``initial`` and ``decisions``)."""
         self.pending = 0
         """Instances asked for and not serving yet."""
         self.decisions: list[tuple[float, int]] = []
