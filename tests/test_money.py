@@ -370,3 +370,26 @@ def test_bad_money_in_a_file_exits_2_naming_file_and_field(tmp_path):
     assert result.exit_code == 2, result.output
     assert "bad.yaml" in result.output and "channels" in result.output
     assert "budget_cny" in result.output and "Traceback" not in result.output
+
+
+def test_money_goes_through_comparisons_and_sweeps():
+    """Paired differences of the money KPIs, and money against a swept budget."""
+    from simulator.experiment import compare, run_sweep
+
+    a = money_sale()
+    b = copy.deepcopy(a)
+    b["channels"][0]["budget_cny"] = 1200.0
+    table = compare(a, b, replications=3, progress=False)
+    for kpi in ("net_profit", "marketing_spend", "traffic_channels.douyin.spend"):
+        assert kpi in table.index
+    spend = table.loc["traffic_channels.douyin.spend"]
+    assert spend["ci_low"] > 0  # twice the budget: more spent, on every replication
+    assert table.loc["traffic_channels.wechat.visitors", "difference"] == 0  # untouched
+    sweep = run_sweep(
+        a, {"channels[0].budget_cny": [300.0, 1200.0]}, replications=2, progress=False
+    )
+    frame = sweep.table().set_index(["channels[0].budget_cny", "kpi"])["mean"]
+    visitors = [frame[(budget, "traffic_channels.douyin.visitors")] for budget in (300.0, 1200.0)]
+    assert visitors[1] > visitors[0]
+    assert frame[(1200.0, "marketing_spend")] > frame[(300.0, "marketing_spend")]
+    assert (300.0, "net_profit") in frame.index

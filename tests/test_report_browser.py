@@ -88,9 +88,29 @@ def test_report_opens_in_chromium_with_kpis_and_plots(browser, tmp_path):
         assert name in kpis
     outcomes = page.locator("#outcomes tr td:first-child").all_inner_texts()
     assert "ordered" in outcomes and "payment_failed" in outcomes
-    _plots_drawn(page, 5)  # traffic, latency, cache and database, payments, logistics
+    # the profit bridge, then traffic, latency, cache and database, payments, logistics
+    _plots_drawn(page, 6)
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert errors == []
+
+
+def test_money_report_shows_the_profit_bridge_and_the_channels(browser, tmp_path):
+    """A sale that buys traffic: net profit, its bridge and a row per channel."""
+    out = tmp_path / "money"
+    args = ["run", "money-618-budget", "--set", "scale=1/1000", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    page, errors = _open(browser, out / "report.html")
+    kpis = page.locator("#kpis tr td:first-child").all_inner_texts()
+    assert "Net profit (CNY)" in kpis and "marketing spend (CNY)" in kpis  # a part of it
+    bridge = page.locator("#profit-bridge svg")
+    box = bridge.bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 100
+    text = page.locator("#profit-bridge").inner_text() + bridge.inner_html()
+    assert "net profit" in text and "marketing" in text
+    channels = page.locator("#channels tr td:first-child").all_inner_texts()
+    assert channels == ["base", "douyin", "wechat", "taobao"]
     assert errors == []
 
 
@@ -113,7 +133,7 @@ def test_replicated_report_shows_intervals(browser, tmp_path):
     )
     assert re.fullmatch(r"[\d,.]+ \[[\d,.]+, [\d,.]+\]", rows["Checkout latency p99 (ms)"])
     assert re.fullmatch(r"[\d.]+% \[[\d.]+%, [\d.]+%\]", rows["Conversion rate"])
-    _plots_drawn(page, 5)
+    _plots_drawn(page, 6)
     assert errors == []
 
 

@@ -6,7 +6,8 @@ window the visitors arrive as a homogeneous Poisson process: their number is dra
 inverting the Poisson distribution function at one uniform of the channel's
 ``channels.NAME.counts`` stream, so under common random numbers a bigger budget never
 brings fewer visitors, and their times are uniform over the window, from a stream of
-the window's own. Nothing here touches another channel's or the curve's streams.
+the window's own. A window the sale ends in buys only its clicks up to the end. Nothing
+here touches another channel's or the curve's streams.
 
 The channel's spend is the visitors drawn times the average price of a click on its
 curve at the planned spend (pay per click): what a click costs is known when it is
@@ -54,10 +55,13 @@ class ChannelArrivals:
         name = self.channel.name
         windows = self.channel.windows(self.duration_s)
         counts = self.streams.generator(f"channels.{name}.counts").random(len(windows))
-        self._windows = [
-            (w.start_s, w.end_s, self._count(w.share * visitors * self.scale, u), f"{name}.{i}")
-            for i, (w, u) in enumerate(zip(windows, counts, strict=True))
-        ]
+        self._windows = []
+        for i, (w, u) in enumerate(zip(windows, counts, strict=True)):
+            # A window cut short by the sale's end buys only the clicks inside the sale.
+            end = min(w.end_s, self.duration_s)
+            inside = max(0.0, end - w.start_s) / (w.end_s - w.start_s)
+            mean = w.share * inside * visitors * self.scale
+            self._windows.append((w.start_s, end, self._count(mean, u), f"{name}.{i}"))
         self.drawn = sum(n for _, _, n, _ in self._windows)
 
     @staticmethod

@@ -125,8 +125,9 @@ class TrafficChannel(Model):
     )
     profile: list[SpendWindow] | None = Field(
         default=None,
-        description="How the spend is spread over the sale; shares sum to 1. null: "
-        "evenly over [0, duration_s).",
+        description="How the spend is spread over the sale; shares sum to 1. A window "
+        "the sale ends in buys only the clicks up to the end (shorten a run freely). "
+        "null: evenly over [0, duration_s).",
     )
     segments: dict[str, Fraction] | None = Field(
         default=None,

@@ -179,15 +179,8 @@ class Scenario(_Model):
     @classmethod
     def _channels_fit(cls, channels: list[TrafficChannel], info: ValidationInfo) -> list:
         check_names(channels)
-        duration = info.data.get("duration_s")
         names = {s.name for s in info.data.get("segments") or []}
         for i, channel in enumerate(channels):
-            for j, window in enumerate(channel.profile or []):
-                if duration is not None and window.end_s > duration:
-                    raise ValueError(
-                        f"[{i}].profile[{j}].end_s: {window.end_s:g} is after the sale "
-                        f"ends (duration_s {duration:g})"
-                    )
             for name in channel.segments or {}:
                 if names and name not in names:
                     raise ValueError(
