@@ -178,5 +178,6 @@ def plot_profit_bridge(result: SimulationResult, ax: Axes | None = None) -> Axes
             fontsize="small",
         )
     ax.axhline(0, color="black", linewidth=0.8)
+    ax.yaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")  # no "1e8" offset
     ax.set_xticks(range(len(steps)), [label for label, _, _ in steps], rotation=20, ha="right")
     return ax
