@@ -393,3 +393,17 @@ def test_money_goes_through_comparisons_and_sweeps():
     assert visitors[1] > visitors[0]
     assert frame[(1200.0, "marketing_spend")] > frame[(300.0, "marketing_spend")]
     assert (300.0, "net_profit") in frame.index
+
+
+def test_the_evening_pair_differs_only_in_when_the_clicks_are_bought():
+    plan = load_scenario(SCENARIOS / "money-618-budget.yaml").model_dump()
+    evening = load_scenario(SCENARIOS / "money-618-budget-evening.yaml").model_dump()
+    for scenario in (plan, evening):
+        scenario.pop("name"), scenario.pop("description")
+        slots = [c.pop("profile") for c in scenario["channels"]]
+        assert all(p == slots[0] for p in slots)  # every channel on the same profile
+        scenario["slot"] = slots[0][1]
+    assert plan["slot"] == {"start_s": 72000, "end_s": 79200, "share": 0.15}
+    assert evening["slot"] == {"start_s": 72000, "end_s": 79200, "share": 0.35}
+    plan.pop("slot"), evening.pop("slot")
+    assert plan == evening
