@@ -91,13 +91,46 @@ def test_a_threshold_set_too_high_sheds_late_and_the_others_do_not(shaving):
         assert summary["checkout_latency_ms"]["p99"] < 0.3 * high["checkout_latency_ms"]["p99"]
 
 
-def test_demand_over_capacity_loses_orders_that_the_upgrade_keeps():
+@pytest.fixture(scope="module")
+def capacity():
     """Arrivals to 1000 s cover the ramp and the whole peak."""
-    over = _run("qps-over-capacity", "duration_s=1000").summary
-    upgraded = _run("qps-over-capacity-upgraded", "duration_s=1000").summary
+    return {
+        arm: _run(name, "duration_s=1000").summary
+        for arm, name in (("over", "qps-over-capacity"), ("upgraded", "qps-over-capacity-upgraded"))
+    }
+
+
+def test_demand_over_capacity_loses_orders_that_the_upgrade_keeps(capacity):
+    """A full queue rejects visits for as long as demand is over capacity; x1.75 almost none."""
+    over, upgraded = capacity["over"], capacity["upgraded"]
     assert over["outcomes"]["rejected"] > 0.05 * over["sessions"]
     assert upgraded["outcomes"]["rejected"] < 0.005 * upgraded["sessions"]
     assert upgraded["orders"] > 1.1 * over["orders"]
+
+
+def test_the_upgrade_pays_for_its_instances_many_times_over(capacity):
+    """Each worker is an instance billed for the whole run; the orders kept pay for the extra.
+
+    Net profit differs by the margin gained less the extra instance-hours at the price,
+    so the price at which the upgrade stops paying is margin gained / extra hours.
+    """
+    over, upgraded = capacity["over"], capacity["upgraded"]
+    costs = over["provenance"]["scenario"]["costs"]
+    assert costs["workers_per_app_instance"] == 1
+    price = costs["app_instance_hour_cny"]
+    hours = {}
+    for arm, summary, workers in (("over", over, 24), ("upgraded", upgraded, 42)):
+        hours[arm] = workers * summary["run"]["stations_idle_at_s"] / 3600
+        billed = summary["profit_and_loss"]["infrastructure"]["app_instances"]
+        assert billed == pytest.approx(hours[arm] * price)
+    extra_hours = hours["upgraded"] - hours["over"]
+    extra_cost = upgraded["infrastructure_cost"] - over["infrastructure_cost"]
+    # The rest of the extra infrastructure is the payment fees on the orders kept.
+    fees = [s["profit_and_loss"]["infrastructure"]["payment_fees"] for s in (over, upgraded)]
+    assert extra_cost == pytest.approx(extra_hours * price + fees[1] - fees[0])
+    gained = upgraded["net_profit"] - over["net_profit"] + extra_hours * price
+    assert upgraded["net_profit"] > over["net_profit"]
+    assert gained / extra_hours > 100 * price  # it would pay at a hundred times the price
 
 
 # --------------------------------------------------------------------- failover

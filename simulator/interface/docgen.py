@@ -349,6 +349,9 @@ class _SchemaWalker:
             (value,) = node["patternProperties"].values()
             inner = self.type_of(value, f"{path}.<name>", depth)
             return f"mapping of name to {inner}"
+        if isinstance(node.get("additionalProperties"), dict):  # dict[str, T]
+            inner = self.type_of(node["additionalProperties"], f"{path}.<name>", depth)
+            return f"mapping of name to {inner}"
         if "enum" in node:
             return "one of " + ", ".join(_literal(v) for v in node["enum"])
         if "const" in node:
