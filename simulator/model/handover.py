@@ -208,10 +208,9 @@ def _usage(campaign: Campaign, declared: Scenario, end_s: float) -> Usage:
     agent, bot = 0.0, 0
     service = campaign.service
     if service is not None and declared.customer_service is not None:
-        config = declared.customer_service
+        desk = declared.customer_service
         horizon = max(duration, service.queue.closed_at)
-        roster = Roster(config.agents, config.shifts, config.surge, (), clock)
-        agent = staff_seconds(roster, horizon)
+        agent = staff_seconds(Roster(desk.agents, desk.shifts, desk.surge, (), clock), horizon)
         bot = service.deflected
     fulfilment = campaign.fulfilment
     return Usage(
