@@ -7,11 +7,41 @@ The public API::
     result = simulator.simulate(scenario, seed=7)
     result.summary["checkout_latency_ms"]["p99"]
     result.timeseries.plot(x="t_s", y="arrival_rate_per_s")
+    search = simulator.optimize("cs-backlog-target",
+                                ["customer_service.shifts[0].staff=10:40"],
+                                minimize="stations.customer_service.servers",
+                                subject_to=["cs_busiest_hour_wait_s<=30"])
+    print(search.answer())
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from simulator.results import SimulationResult, simulate
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.schema import Scenario
 
-__all__ = ["Scenario", "ScenarioError", "SimulationResult", "load_scenario", "simulate"]
+if TYPE_CHECKING:
+    from simulator.experiment.optimization import Optimization
+
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "SimulationResult",
+    "load_scenario",
+    "optimize",
+    "simulate",
+]
 __version__ = "0.1.0"
+
+
+def optimize(scenario: Any, vary: Any, **options: Any) -> Optimization:
+    """Search for the best plan meeting the constraints (see ``experiment.run_optimization``).
+
+    The experiment room (and with it scipy and Optuna) is imported only when called, so
+    ``import simulator`` stays quick.
+    """
+    from simulator.experiment.optimize import run_optimization
+
+    return run_optimization(scenario, vary, **options)

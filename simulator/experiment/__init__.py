@@ -13,6 +13,9 @@ For notebooks, :func:`replicate`, :func:`compare` and :func:`sweep` return DataF
     experiment.replicate("sale-start-spike", 10, overrides=["scale=1/10"])
     experiment.compare("baseline", "sale-start-spike", 10)
     experiment.sweep("sale-start-spike", {"database.pool_size": [20, 40, 80]}, 5)
+    experiment.optimize("cs-backlog-target", ["customer_service.shifts[0].staff=10:40"],
+                        minimize="stations.customer_service.servers",
+                        subject_to=["cs_busiest_hour_wait_s<=30"])
 
 The ``run_*`` functions return the objects behind them, which also write their tables
 to a folder (the HTML reports are written by :mod:`simulator.present`). Given ``out``,
@@ -23,11 +26,16 @@ replication match. An interrupted experiment raises :class:`Interrupted` (a
 ``KeyboardInterrupt``) saying how much is kept.
 
 The room: :mod:`.runner` (one task per replication, wherever it runs), :mod:`.store`
-(the output folder), :mod:`.replications`, :mod:`.comparison`, :mod:`.sweep`, and
-:mod:`.estimates` (the statistics: intervals, paired differences, MSER-5).
+(the output folder), :mod:`.replications`, :mod:`.comparison`, :mod:`.sweep`,
+:mod:`.estimates` (the statistics: intervals, paired differences, MSER-5), and the
+optimiser: :mod:`.search` (variables, objectives, constraints), :mod:`.racing` (a plan's
+replications and when to stop), :mod:`.optimize` (the search with Optuna) and
+:mod:`.optimization` (the confirmation stage and the answer).
 """
 
 from simulator.experiment.comparison import Comparison, compare, run_comparison
+from simulator.experiment.optimization import Optimization
+from simulator.experiment.optimize import optimize, run_optimization
 from simulator.experiment.replications import (
     Replications,
     choose_warmup,
@@ -40,21 +48,26 @@ from simulator.experiment.runner import (
     SchedulerError,
     load,
 )
+from simulator.experiment.search import SearchError
 from simulator.experiment.sweep import Sweep, parse_grid, run_sweep, sweep
 
 __all__ = [
     "Comparison",
     "ExperimentError",
     "Interrupted",
+    "Optimization",
     "Replications",
     "SchedulerError",
     "Sweep",
     "choose_warmup",
     "compare",
+    "SearchError",
     "load",
+    "optimize",
     "parse_grid",
     "replicate",
     "run_comparison",
+    "run_optimization",
     "run_replications",
     "run_sweep",
     "sweep",

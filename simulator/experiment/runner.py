@@ -200,8 +200,12 @@ def collect(
     workers: int | None,
     scheduler: Scheduler,
     progress: bool | None,
+    announce: bool = True,
 ) -> list[Summary]:
     """Every task's summary, in task order: from disk when finished before, else run.
+
+    ``announce`` says on stderr how many were already on disk (an optimisation, which
+    reads plans back all the time, keeps quiet).
 
     Raises:
         Interrupted: on Ctrl-C, after stopping the workers; what finished is on disk.
@@ -209,7 +213,7 @@ def collect(
     store = Store(out)
     summaries: list[Summary | None] = [store.finished(t) for t in tasks]
     todo = [t for t, s in zip(tasks, summaries, strict=True) if s is None]
-    if len(todo) < len(tasks):
+    if announce and len(todo) < len(tasks):
         rest = f"running the other {len(todo)}" if todo else "nothing left to run"
         kept = len(tasks) - len(todo)
         print(f"{kept} of {len(tasks)} replications already in {out}/; {rest}", file=sys.stderr)

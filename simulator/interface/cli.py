@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -28,8 +28,10 @@ from simulator.experiment import (
     ExperimentError,
     Interrupted,
     SchedulerError,
+    SearchError,
     parse_grid,
     run_comparison,
+    run_optimization,
     run_replications,
     run_sweep,
 )
@@ -148,7 +150,7 @@ def _experiment(scheduler: str | None, source: str = "") -> Iterator[None]:
         _say(_err, str(exc))
         raise typer.Exit(2) from None
     except ScenarioError as exc:
-        _problems(exc, f"the sweep of {source}")
+        _problems(exc, source)
         raise typer.Exit(2) from None
 
 
@@ -352,7 +354,7 @@ def sweep(
         raise typer.Exit(2) from None
     loaded = _load(scenario, set_)
     folder = out or Path("runs") / f"sweep-{loaded.name}"
-    with _experiment(scheduler, scenario):
+    with _experiment(scheduler, f"the sweep of {scenario}"):
         swept = run_sweep(
             resolve(scenario),
             axes,
@@ -384,6 +386,155 @@ def sweep(
         out_table.add_row(*values, fmt_kpi(table_estimate(row), kpi_kind(kpi)))
     _out.print(out_table)
     _say(_out, f"{len(swept.points)} points x {replications} replications; results in {folder}/")
+
+
+@app.command()
+def optimize(
+    scenario: Annotated[str, typer.Argument(help="Scenario file or preset name.")],
+    vary: Annotated[
+        list[str],
+        typer.Option(
+            help="A decision variable: PATH=LOW:HIGH (integers if both are; :log for a log "
+            "scale, :STEP for a grid), PATH=A,B,C (choices), or PATH1+PATH2=TOTAL (shares of "
+            "a total, e.g. a budget split). Repeatable.",
+            show_default=False,
+        ),
+    ],
+    minimize: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KPI expression to minimise, e.g. profit_and_loss.operations_total.",
+            show_default=False,
+        ),
+    ] = None,
+    maximize: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KPI expression to maximise, e.g. net_profit. Two objectives in all "
+            "(minimised first) give a Pareto front.",
+            show_default=False,
+        ),
+    ] = None,
+    subject_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--subject-to",
+            help="A constraint, e.g. 'checkout_latency_ms.p99<=1000' or "
+            "'lost_gmv_total<=0.01*gmv' (repeatable); met when its confidence bound is.",
+            show_default=False,
+        ),
+    ] = None,
+    trials: Annotated[int, typer.Option(min=1, help="Trials in all (resumed ones count).")] = 30,
+    replications: Annotated[
+        int, typer.Option("-r", "--replications", min=2, help="Replications a trial starts with.")
+    ] = 3,
+    max_replications: Annotated[
+        int, typer.Option(min=2, help="Most replications racing gives an undecided trial.")
+    ] = 12,
+    confirm: Annotated[int, typer.Option(min=1, help="Best plans re-run to confirm.")] = 3,
+    confirm_replications: Annotated[
+        int, typer.Option(min=2, help="Replications of each confirmed plan.")
+    ] = 20,
+    seed: SeedOption = None,
+    set_: SetOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: runs/optimize-SCENARIO-NAME).")
+    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    progress: ProgressOption = None,
+) -> None:
+    """Search for the cheapest (or best) plan that meets the constraints, then confirm it.
+
+    Optuna (TPE; NSGA-II for two objectives) proposes plans; each runs a few replications
+    on common random numbers, more while undecided (racing); the best few are re-run
+    with --confirm-replications and compared pairwise. Writes OUT/trials.parquet and
+    .csv, OUT/confirmation.csv, OUT/best.yaml (the chosen plan, extending the scenario),
+    OUT/answer.txt and OUT/report.html. Running the same command again resumes.
+
+    Exit status: 0 a plan meets every constraint; 2 bad input, or no plan meets them
+    (the least violating one is shown); 130 interrupted (finished trials are kept).
+    """
+    loaded = _load(scenario, set_)
+    folder = out or Path("runs") / f"optimize-{loaded.name}"
+    started = time.perf_counter()
+    try:
+        with _experiment(scheduler, scenario):
+            result = run_optimization(
+                resolve(scenario),
+                vary,
+                minimize=minimize or [],
+                maximize=maximize or [],
+                subject_to=subject_to or [],
+                trials=trials,
+                replications=replications,
+                max_replications=max_replications,
+                confirm=confirm,
+                confirm_replications=confirm_replications,
+                seed=seed,
+                overrides=set_ or [],
+                workers=workers,
+                scheduler=scheduler,
+                out=folder,
+                progress=progress,
+            )
+    except SearchError as exc:
+        _say(_err, str(exc))
+        raise typer.Exit(2) from None
+    from simulator.present.search_report import write_optimization_report
+
+    result.write(folder)
+    write_optimization_report(result, folder / "report.html")
+    wall_s = time.perf_counter() - started
+    _out.print(_confirmation_table(result))
+    _say(_out, result.answer())
+    _say(
+        _out,
+        f"{len(result.trials)} trials, {result.trials['plan'].nunique()} distinct plans; "
+        f"{result.replications_spent} replications run now, {result.replications_total} behind "
+        f"the answer; {wall_s:.1f} s. The chosen plan: {folder}/best.yaml; every trial: "
+        f"{folder}/trials.csv; the report: {folder}/report.html",
+    )
+    if not result.feasible:
+        _say(_err, "no plan met every constraint: the least violating one is shown", "bold red")
+        raise typer.Exit(2)
+
+
+def _confirmation_table(result: Any) -> Table:
+    """The confirmed plans: values, objective [95% CI], constraints met, difference."""
+    problem = result.problem
+    table = Table(
+        title=Text(
+            f"Confirmation: the best {len(result.plans)} plans, "
+            f"{result.confirm_replications} replications each (common random numbers)"
+        )
+    )
+    paths = [p for v in problem.variables for p in v.paths]
+    names = [str(o.expression) for o in problem.objectives]
+    for column in ["", *paths, *names, "meets all", "vs chosen [paired 95% CI]"]:
+        table.add_column(Text(column), justify="right")
+    for row in result.confirmation.to_dict("records"):
+        cells = ["chosen" if row["chosen"] else ""]
+        cells += [fmt_grid_value(row[p]) for p in paths]
+        cells += [
+            f"{_num(row[n])} [{_num(row[f'{n} ci_low'])}, {_num(row[f'{n} ci_high'])}]"
+            for n in names
+        ]
+        cells.append("yes" if row["meets every constraint"] else "no")
+        cells.append(
+            ""
+            if row["chosen"]
+            else f"{_num(row['difference'])} [{_num(row['difference ci_low'])}, "
+            f"{_num(row['difference ci_high'])}]"
+        )
+        table.add_row(*(Text(c) for c in cells))
+    return table
+
+
+def _num(value: float) -> str:
+    if value != value:  # NaN
+        return "-"
+    return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 
 @app.command()

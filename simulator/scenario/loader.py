@@ -27,7 +27,14 @@ from ruamel.yaml.reader import ReaderError
 from simulator.scenario.distributions import Distribution
 from simulator.scenario.schema import Scenario
 
-__all__ = ["Problem", "ScenarioError", "apply_override", "load_scenario", "parse_path"]
+__all__ = [
+    "Problem",
+    "ScenarioError",
+    "apply_override",
+    "extension",
+    "load_scenario",
+    "parse_path",
+]
 
 PathKey = tuple[str | int, ...]
 
@@ -508,6 +515,34 @@ def load_scenario(
     if problems:
         raise ScenarioError(problems)
     return scenario
+
+
+def extension(source: Path, overrides: Iterable[str]) -> dict[str, Any]:
+    """What a file that ``extends:`` ``source`` must say to apply ``overrides``.
+
+    ``extends`` merges mappings but replaces lists, so an override inside a list
+    (``customer_service.shifts[0].staff=20``) is written as the whole list, overridden.
+
+    Raises:
+        ScenarioError: when an override cannot be applied.
+    """
+    overrides = list(overrides)
+    document = _load_with_extends(source)
+    problems = _apply_overrides(document, overrides)
+    if problems:
+        raise ScenarioError(problems)
+    child: dict[str, Any] = {}
+    for text in overrides:
+        path = parse_path(text.partition("=")[0].strip())
+        cut = next((i for i, part in enumerate(path) if isinstance(part, int)), len(path))
+        node: Any = document.data
+        for part in path[:cut]:
+            node = node[part]
+        target = child
+        for part in path[: cut - 1]:  # names only: the first index is at cut
+            target = target.setdefault(str(part), {})
+        target[str(path[cut - 1])] = _deep_copy(node)
+    return child
 
 
 def _deep_copy(value: Any) -> Any:
