@@ -199,3 +199,31 @@ def test_sweep_report_shows_each_point_and_the_kpis_against_the_grid(browser, tm
     assert all(re.fullmatch(r"[\d.]+% \[[\d.]+%, [\d.]+%\]", p[2]) for p in points)
     _plots_drawn(page, len(header) - 2)
     assert errors == []
+
+
+def test_optimization_report_opens_with_the_answer_and_marks_the_chosen_plan(browser, tmp_path):
+    """`optimize`: the answer first, the confirmation table, history and landscape plots."""
+    out = tmp_path / "optimize"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("optimize", str(SCENARIOS / "validation" / "mmc.yaml")),
+            *("--set", "duration_s=600", "--set", "warmup_s=100"),
+            *("--vary", "database.pool_size=5:8", "--minimize", "stations.database.servers"),
+            *("--subject-to", "stations.database.wait_mean_s<=0.1", "--trials", "4"),
+            *("--confirm", "2", "--confirm-replications", "12"),
+            *("--workers", "1", "--no-progress", "--out", str(out)),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    page, errors = _open(browser, out / "report.html")
+    assert "optimisation of mmc" in page.title()
+    headings = page.locator("h2").all_inner_texts()
+    assert headings[0] == "The answer"  # the answer comes first
+    answer = page.locator("#answer").inner_text()
+    assert answer.startswith("Chosen plan: database.pool_size=")
+    rows = page.locator("#confirmation tr").all()[1:]
+    chosen = [r.locator("td").all_inner_texts() for r in rows]
+    assert len(chosen) == 2 and [c[1] for c in chosen] == ["yes", "no"]  # the chosen column
+    _plots_drawn(page, 2)  # the history and the objective against the pool size
+    assert errors == []

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from simulator.present.report import _page, _question, _svg  # sets the Agg backend
 
@@ -53,6 +54,7 @@ def _history(result: Optimization) -> Any:
         )
     ax.step(trials["trial"], trials["best so far"], where="post", color="C3", label="best so far")
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(name)
     ax.set_title(f"Search history: {result.problem.objectives[0]}")
     ax.grid(alpha=0.3)
