@@ -121,7 +121,9 @@ class Optimization:
             worse = diff < 0 if objective.maximize else diff > 0
             real = low > 0 or high < 0
             verdict = (
-                "the chosen plan is better, and the difference is real"
+                "the two plans tie on it in every replication"
+                if low == high == 0
+                else "the chosen plan is better, and the difference is real"
                 if real and worse
                 else "the difference is not distinguishable from noise at "
                 f"{n} replications: either plan will do"
