@@ -340,3 +340,23 @@ def test_an_infeasible_search_says_so_and_shows_the_least_violating_plan(tmp_pat
         " ".join(result.output.split())  # as printed, unwrapped
     )
     assert (tmp_path / "trials.csv").exists() and (tmp_path / "report.html").exists()
+
+
+def test_two_variables_get_optunas_importances_and_a_report_figure(tmp_path):
+    """With two variables, Optuna's fANOVA importances are kept (summing to 1) and drawn."""
+    result = run_optimization(
+        MMC,
+        ["database.pool_size=5:8", "database.read_time_ms.mean=300:400"],
+        minimize="stations.database.wait_mean_s",
+        trials=5,
+        confirm=2,
+        confirm_replications=12,
+        overrides=["duration_s=300", "warmup_s=20"],
+        workers=1,
+        progress=False,
+    )
+    assert set(result.importance) == {"database.pool_size", "database.read_time_ms.mean"}
+    assert sum(result.importance.values()) == pytest.approx(1.0)
+    from simulator.present.search_report import render_optimization
+
+    assert "importance (Optuna, fANOVA" in render_optimization(result)

@@ -300,7 +300,12 @@ def _confirmation_table(
 
 
 def trials_table(study: optuna.Study, problem: Problem) -> pd.DataFrame:
-    """One row per trial: the plan, its replications, figures, and the best so far."""
+    """One row per trial: the plan, its replications, figures, and the best so far.
+
+    Figures are those the trial told Optuna, over the replications its plan had then;
+    a plan given more later (as the incumbent, or in the confirmation) has its final
+    figures in the confirmation table.
+    """
     rows = []
     best = math.nan
     objective = problem.objectives[0]
