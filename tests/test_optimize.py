@@ -74,7 +74,8 @@ def test_mmc_staffing_returns_exactly_the_erlang_c_optimum(tmp_path):
     wait = chosen[f"stations.database.wait_mean_s<={TARGET_WAIT_S}: value"]
     assert wait == pytest.approx(mmc_mean_wait(ARRIVALS, SERVICE, c_star), rel=0.25)
     others = result.confirmation[~result.confirmation["chosen"]]
-    assert (others["difference ci_low"] > 0).all()  # every runner-up costs more, surely
+    lows = others["stations.database.servers difference ci_low"]
+    assert (lows > 0).all()  # every runner-up costs more, surely
 
 
 def test_a_two_channel_budget_split_finds_the_analytic_optimum(tmp_path):
@@ -343,7 +344,7 @@ def test_an_infeasible_search_says_so_and_shows_the_least_violating_plan(tmp_pat
 
 
 def test_two_variables_get_optunas_importances_and_a_report_figure(tmp_path):
-    """With two variables, Optuna's fANOVA importances are kept (summing to 1) and drawn."""
+    """With two variables, Optuna's PED-ANOVA importances are kept (summing to 1) and drawn."""
     result = run_optimization(
         MMC,
         ["database.pool_size=5:8", "database.read_time_ms.mean=300:400"],
@@ -359,4 +360,72 @@ def test_two_variables_get_optunas_importances_and_a_report_figure(tmp_path):
     assert sum(result.importance.values()) == pytest.approx(1.0)
     from simulator.present.search_report import render_optimization
 
-    assert "importance (Optuna, fANOVA" in render_optimization(result)
+    assert "importance (Optuna, PED-ANOVA" in render_optimization(result)
+
+
+def test_two_objectives_give_a_confirmed_front_and_its_knee(tmp_path):
+    """Cost against wait: NSGA-II's front is confirmed, the knee chosen, the report drawn."""
+    result = run_optimization(
+        MMC,
+        ["database.pool_size=4:9"],
+        minimize=["stations.database.servers", "stations.database.wait_mean_s"],
+        trials=8,
+        confirm_replications=12,
+        overrides=["duration_s=300", "warmup_s=20"],
+        workers=2,
+        out=tmp_path,
+        progress=False,
+    )
+    confirmed = result.confirmation
+    assert result.chosen is not None and "the knee of the" in result.answer()
+    servers = confirmed["stations.database.servers"].to_numpy()
+    waits = confirmed["stations.database.wait_mean_s"].to_numpy()
+    order = np.argsort(servers)
+    assert (np.diff(waits[order]) < 0).all()  # a front: each server more, less waiting
+    from simulator.present.search_report import render_optimization
+
+    assert "Trade-off between the objectives" in render_optimization(result)
+
+
+def test_a_folder_holding_another_search_is_refused(tmp_path):
+    """Trials made with another --set are not mixed into this search: a clear refusal."""
+    staffing(trials=2, workers=2, confirm=1, confirm_replications=12, out=tmp_path)
+    with pytest.raises(SearchError, match="holds 2 trials of another search"):
+        run_optimization(
+            MMC,
+            ["database.pool_size=4:12"],
+            minimize="stations.database.servers",
+            subject_to=[f"stations.database.wait_mean_s<={TARGET_WAIT_S}"],
+            overrides=["duration_s=1000", "warmup_s=200"],
+            trials=2,
+            out=tmp_path,
+            progress=False,
+        )
+
+
+def test_a_split_over_whole_number_fields_is_refused_before_anything_runs():
+    """A split proposes decimals; a field of whole numbers says so at once, named by --vary."""
+    with pytest.raises(simulator.ScenarioError) as caught:
+        run_optimization(
+            MMC,
+            ["database.pool_size+gateway.workers=40"],
+            minimize="sessions",
+            overrides=SHORT,
+            progress=False,
+        )
+    assert any(p.source.startswith("--vary database.pool_size=") for p in caught.value.problems)
+
+
+def test_an_objective_with_no_value_is_refused_after_the_first_plan(tmp_path):
+    """A KPI that is empty in these runs (no orders: no order latency) cannot be optimised."""
+    with pytest.raises(SearchError, match="no value on any replication of the first plan"):
+        run_optimization(
+            MMC,
+            ["database.pool_size=4:6"],
+            minimize="checkout_latency_ms.p99",
+            overrides=["duration_s=300", "warmup_s=20"],
+            trials=2,
+            workers=1,
+            out=tmp_path,
+            progress=False,
+        )

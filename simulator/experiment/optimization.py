@@ -67,15 +67,15 @@ class Optimization:
     @property
     def replications_total(self) -> int:
         """Replications behind the answer: every plan's, the confirmation's included."""
-        return sum(p.n for p in self._evaluator.plans.values())
+        return sum(p.n + len(p.confirmed) for p in self._evaluator.plans.values())
 
     def _stats(self, plan: Plan) -> Stats:
-        return self._evaluator.stats(plan, self.confirm_replications)
+        return self._evaluator.stats(plan, self.confirm_replications, confirmation=True)
 
     def answer(self) -> str:
         """The answer in words: the plan, its objective with CI, constraints, runner-up."""
         if self.chosen is None:
-            return "No trial finished: nothing to choose from."
+            return "No trial finished with a value of the objective: nothing to choose from."
         plan, s = self.chosen, self._stats(self.chosen)
         n = self.confirm_replications
         objectives = "; ".join(
@@ -87,6 +87,12 @@ class Optimization:
             lines.append(
                 "No plan met every constraint at the required confidence. The least "
                 f"violating plan of the {len(self.plans)} confirmed: {plan.label()}."
+            )
+        elif len(self.problem.objectives) > 1:
+            lines.append(
+                f"Chosen plan: {plan.label()}, the knee of the {len(self.plans)} confirmed "
+                f"plans on the front (nearest the best of both objectives, each scaled to "
+                f"the front's range); the others are in the confirmation table."
             )
         else:
             lines.append(f"Chosen plan: {plan.label()}.")
@@ -115,8 +121,8 @@ class Optimization:
                 + f". {s.met_share:.0%} of the {n} simulated sales met all of them."
             )
         runner = self._runner_up()
-        if runner is not None and len(self.problem.objectives) == 1:
-            diff, low, high = self._evaluator.paired(runner, plan)
+        if runner is not None and self.feasible and len(self.problem.objectives) == 1:
+            diff, low, high = self._evaluator.paired(runner, plan, confirmation=True)
             objective = self.problem.objectives[0]
             worse = diff < 0 if objective.maximize else diff > 0
             real = low > 0 or high < 0
@@ -139,12 +145,12 @@ class Optimization:
 
     def _runner_up(self) -> Plan | None:
         others = [p for p in self.plans if p is not self.chosen]
-        passing = [p for p in others if self._stats(p).feasible] or others
+        passing = [p for p in others if self._stats(p).feasible]
         if not passing:
             return None
         return _best_few(self._evaluator, passing, {p.key: self._stats(p) for p in passing}, 1)[0]
 
-    def best_yaml(self, folder: Path | None = None) -> str:
+    def best_yaml(self, folder: str | Path | None = None) -> str:
         """The chosen plan as a scenario file: ``extends:`` the input, with the overrides.
 
         Args:
@@ -152,7 +158,7 @@ class Optimization:
         """
         if self.chosen is None or self.base is None:
             raise ValueError("no plan was chosen")
-        return plan_yaml(self, self.chosen, folder)
+        return plan_yaml(self, self.chosen, None if folder is None else Path(folder))
 
     def write(self, out: str | Path) -> Path:
         """Write trials and confirmation (Parquet, CSV), ``best.yaml`` and ``answer.txt``."""
@@ -184,9 +190,9 @@ def confirm(study: optuna.Study, evaluator: Evaluator, count: int, n: int) -> Op
     import optuna
 
     problem = evaluator.problem
-    told = {
+    told = dict.fromkeys(  # in trial order: the same in every process
         t.user_attrs["plan"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
-    }
+    )
     plans = [evaluator.plans[key] for key in told]
     stats = {p.key: evaluator.stats(p) for p in plans}
     feasible = [p for p in plans if stats[p.key].feasible]
@@ -194,8 +200,8 @@ def confirm(study: optuna.Study, evaluator: Evaluator, count: int, n: int) -> Op
         candidates = _best_few(evaluator, feasible, stats, count)
     else:  # the least violating ones: an infeasible search still shows how close it came
         candidates = sorted(plans, key=lambda p: (stats[p.key].violation, p.key))[:count]
-    evaluator.replicate(candidates, n)
-    confirmed = {p.key: evaluator.stats(p, n) for p in candidates}
+    evaluator.replicate(candidates, n, confirmation=True)
+    confirmed = {p.key: evaluator.stats(p, n, confirmation=True) for p in candidates}
     passing = [p for p in candidates if confirmed[p.key].feasible]
     if passing:
         chosen = _choose(evaluator, passing, confirmed)
@@ -290,11 +296,13 @@ def _confirmation_table(
             }
         row["meets every constraint"] = s.feasible
         row["share of runs meeting all"] = s.met_share
-        if chosen is not None and plan is not chosen:
-            diff, low, high = evaluator.paired(plan, chosen)
-        else:
-            diff = low = high = math.nan
-        row |= {"difference": diff, "difference ci_low": low, "difference ci_high": high}
+        for index, objective in enumerate(problem.objectives):
+            name = f"{objective.expression} difference"
+            if chosen is not None and plan is not chosen:
+                diff, low, high = evaluator.paired(plan, chosen, index, confirmation=True)
+            else:
+                diff = low = high = math.nan
+            row |= {name: diff, f"{name} ci_low": low, f"{name} ci_high": high}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -313,21 +321,27 @@ def trials_table(study: optuna.Study, problem: Problem) -> pd.DataFrame:
         attrs = t.user_attrs
         if "values" not in attrs:
             continue
-        row: dict[str, Any] = {"trial": t.number, "state": t.state.name, "plan": attrs["plan"]}
+        row: dict[str, Any] = {
+            "trial": t.number,
+            "state": t.state.name,
+            "plan": attrs.get("plan", ""),
+        }
         row |= attrs["values"]
-        row["replications"] = attrs["replications"]
-        values = t.values or [math.nan] * len(problem.objectives)
-        for o, value, (low, high) in zip(
-            problem.objectives, values, attrs["intervals"], strict=True
-        ):
+        row["replications"] = attrs.get("replications", 0)
+        n = len(problem.objectives)
+        values = t.values or [math.nan] * n
+        intervals = attrs.get("intervals", [[math.nan, math.nan]] * n)
+        for o, value, (low, high) in zip(problem.objectives, values, intervals, strict=True):
             name = str(o.expression)
             row |= {name: value, f"{name} ci_low": low, f"{name} ci_high": high}
-        for c, (left, limit), bound in zip(
-            problem.constraints, attrs["sides"], attrs["bounds"], strict=True
-        ):
+        m = len(problem.constraints)
+        sides = attrs.get("sides", [[math.nan, math.nan]] * m)
+        bounds = attrs.get("bounds", [math.nan] * m)
+        for c, (left, limit), bound in zip(problem.constraints, sides, bounds, strict=True):
             row |= {f"{c}: value": left, f"{c}: limit": limit, f"{c}: slack bound": bound}
-        row["feasible"] = attrs["feasible"]
-        if attrs["feasible"] and math.isfinite(values[0]):
+        row["feasible"] = bool(attrs.get("feasible", False))
+        row["error"] = attrs.get("error", "")
+        if row["feasible"] and math.isfinite(values[0]):
             if math.isnan(best) or (values[0] > best if objective.maximize else values[0] < best):
                 best = values[0]
         row["best so far"] = best
@@ -336,20 +350,31 @@ def trials_table(study: optuna.Study, problem: Problem) -> pd.DataFrame:
 
 
 def importance(study: optuna.Study, problem: Problem) -> dict[str, float]:
-    """Optuna's parameter importances (fANOVA) for the first objective, when computable."""
+    """Optuna's PED-ANOVA parameter importances for the first objective, when computable.
+
+    PED-ANOVA (Watanabe et al., 2023; Optuna's default evaluator) measures how much each
+    parameter's distribution among the best trials differs from its distribution among
+    all of them; it needs no random forest (fANOVA would need scikit-learn) and is
+    deterministic. Computed over every completed trial, feasible or not.
+    """
     import optuna
+    from optuna.importance import PedAnovaImportanceEvaluator
 
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(complete) < 3 or sum(len(v.paths) for v in problem.variables) < 2:
+    if len(complete) < 3 or len({p for t in complete for p in t.params}) < 2:
         return {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return dict(
-                optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
+                optuna.importance.get_param_importances(
+                    study,
+                    evaluator=PedAnovaImportanceEvaluator(),
+                    target=lambda t: t.values[0],
+                )
             )
     except (RuntimeError, ValueError, ZeroDivisionError):
-        return {}  # too few distinct plans for fANOVA to split on
+        return {}  # too few distinct plans to tell the best from the rest
 
 
 def plan_yaml(result: Optimization, plan: Plan, folder: Path | None = None) -> str:

@@ -12,20 +12,26 @@ variables of :mod:`.search`. Every evaluation of a plan is a random variable, so
   of violation, keeps a plan that is too small but lucky from being chosen; and with
   the Bonferroni level all m constraints hold together with confidence >= 95%.
 * **Racing.** Each trial starts with a few replications and doubles them (up to a
-  cap) while it is undecided: while a constraint's two-sided interval straddles its
-  limit, or its objective's paired interval against the incumbent straddles zero;
+  cap) while it is undecided: while a constraint's bounds straddle its limit (the
+  lower one within it, the upper one past it), or its objective's paired interval
+  against the incumbent straddles zero;
   decided plans stop early. This is the racing idea of Maron and Moore ("The racing
   algorithm: model selection for lazy learners", 1997), with the doubling schedule of
   successive halving (Jamieson and Talwalkar, 2016); the incumbent is given the same
   number of replications as its challenger, so their comparison stays paired.
-* **Confirmation.** The best few plans are re-run with many more replications and the
-  answer is chosen among them, with paired differences against the runner-up.
+* **Confirmation.** The best few plans are re-run on a fresh block of replications
+  (shared by them, apart from the search's, so the luck that made them look good does
+  not carry over) and the answer is chosen among them, with paired differences against
+  the runner-up.
 
 The study lives in the output folder (Optuna's journal file, ``optuna.journal``) and
 every replication in ``plans/<plan>/replications/``, so an interrupted search resumes
-where it stopped. Each trial's sampler is seeded from (seed, trial number), so what the
-sampler proposes depends only on the finished trials: a resumed search makes exactly
-the proposals, and gives exactly the answer, of an uninterrupted one.
+where it stopped. Each trial's sampler is seeded from (seed, trial number) and its
+settings do not depend on the number of trials asked for, so what the sampler proposes
+depends only on the finished trials: a resumed (or extended) search makes exactly the
+proposals, and gives exactly the answer, of an uninterrupted one. The study remembers
+what it searched (problem, scenario, seed, replications); a folder holding another
+search is refused rather than mixed.
 """
 
 from __future__ import annotations
@@ -54,13 +60,15 @@ from simulator.experiment.runner import (
 )
 from simulator.experiment.search import (
     Constraint,
+    Range,
     SearchError,
     Variable,
     parse_constraint,
     parse_objective,
     parse_vary,
 )
-from simulator.scenario.loader import ScenarioError
+from simulator.scenario.loader import ScenarioError, field_type
+from simulator.scenario.schema import Scenario
 
 if TYPE_CHECKING:
     import optuna
@@ -69,12 +77,17 @@ __all__ = ["Optimization", "Plan", "optimize", "run_optimization"]
 
 STUDY = "campaign-sim"
 """The study's name in the journal."""
+STARTUP_TRIALS = 4
+"""TPE's random trials before it models the results (Optuna's default is 10, for long
+searches; a simulation's trials are dear, and few)."""
+POPULATION = 8
+"""NSGA-II's population per generation (two objectives)."""
 
 
 # --------------------------------------------------------------------------- Optuna
 
 
-def _sampler(problem: Problem, seed: int, number: int, trials: int) -> optuna.samplers.BaseSampler:
+def _sampler(problem: Problem, seed: int, number: int) -> optuna.samplers.BaseSampler:
     """Trial ``number``'s sampler, seeded from (seed, number): proposals depend on history only."""
     import optuna
 
@@ -82,20 +95,19 @@ def _sampler(problem: Problem, seed: int, number: int, trials: int) -> optuna.sa
     if len(problem.objectives) == 1:
         return optuna.samplers.TPESampler(
             seed=derived,
-            n_startup_trials=min(10, max(4, trials // 4)),
+            n_startup_trials=STARTUP_TRIALS,
             multivariate=True,
             constant_liar=False,
         )
-    return optuna.samplers.NSGAIISampler(seed=derived, population_size=max(4, min(20, trials // 4)))
+    return optuna.samplers.NSGAIISampler(seed=derived, population_size=POPULATION)
 
 
-def _study(folder: Path | None, problem: Problem, seed: int) -> optuna.Study:
-    """The study, from the folder's journal when it holds this very problem."""
+def _study(folder: Path | None, problem: Problem, identity: str) -> optuna.Study:
+    """The study, from the folder's journal when it holds this very search."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    identity = f"{problem.identity()} | seed {seed}"
     directions: list[Any] = [o.direction for o in problem.objectives]
     if folder is None:
         storage: optuna.storages.BaseStorage = optuna.storages.InMemoryStorage()
@@ -105,24 +117,39 @@ def _study(folder: Path | None, problem: Problem, seed: int) -> optuna.Study:
     study = optuna.create_study(
         storage=storage, study_name=STUDY, directions=directions, load_if_exists=True
     )
-    stored = study.user_attrs.get("problem")
+    stored = study.user_attrs.get("search")
     if stored is not None and stored != identity:
         finished = [t for t in study.trials if t.state.is_finished()]
         if finished:
             raise SearchError(
-                f"{folder}/ holds another search ({stored}); give another --out, or delete "
-                f"the folder to start again"
+                f"{folder}/ holds {len(finished)} trials of another search ("
+                f"{study.user_attrs.get('problem', '?')}; or the same with another scenario, "
+                f"--set, seed or replication settings); give another --out, or delete the "
+                f"folder to start again"
             )
         optuna.delete_study(study_name=STUDY, storage=storage)  # nothing of it finished
         study = optuna.create_study(storage=storage, study_name=STUDY, directions=directions)
-    study.set_user_attr("problem", identity)
+    study.set_user_attr("search", identity)
+    study.set_user_attr("problem", problem.describe())
     return study
+
+
+def _identity(problem: Problem, base: Scenario, seed: int, first: int, most: int) -> str:
+    """What makes two searches the same: trials of one are trials of the other."""
+    import hashlib
+
+    scenario = hashlib.sha1(base.model_dump_json().encode()).hexdigest()[:16]
+    variables = "; ".join(repr(v) for v in problem.variables)
+    return (
+        f"{problem.describe()} | {variables} | scenario {scenario} | seed {seed} | "
+        f"replications {first} to {most} | TPE startup {STARTUP_TRIALS}, NSGA-II {POPULATION}"
+    )
 
 
 def _replay(study: optuna.Study, evaluator: Evaluator) -> None:
     """Rebuild the plans (and their replication counts) of the study's finished trials."""
     for trial in study.trials:
-        if not trial.state.is_finished() or "values" not in trial.user_attrs:
+        if not trial.state.is_finished() or "plan" not in trial.user_attrs:
             continue
         plan = evaluator.plan(trial.user_attrs["values"])
         plan.n = max(plan.n, trial.user_attrs["replications"])
@@ -145,7 +172,13 @@ def _run_trial(
     values: dict[str, Any] = {}
     for variable in evaluator.problem.variables:
         values |= variable.suggest(trial)
-    plan = evaluator.plan(values)
+    trial.set_user_attr("values", json.loads(json.dumps(values)))
+    try:
+        plan = evaluator.plan(values)
+    except ScenarioError as exc:  # a combination the schema refuses: this trial fails
+        trial.set_user_attr("error", "; ".join(str(p) for p in exc.problems))
+        study.tell(trial, state=TrialState.FAIL)
+        return
     incumbent = evaluator.incumbent()
     extended: dict[str, int] = {}
     n = first
@@ -158,7 +191,6 @@ def _run_trial(
             extended[incumbent.key] = n
         evaluator.replicate(batch, n)
     stats = evaluator.stats(plan)
-    trial.set_user_attr("values", json.loads(json.dumps(values)))
     trial.set_user_attr("plan", plan.key)
     trial.set_user_attr("replications", plan.n)
     trial.set_user_attr("extended", extended)
@@ -232,8 +264,10 @@ def run_optimization(
     _check_budget(trials, replications, max_replications, confirm, confirm_replications)
     overrides = list(overrides)
     base = load(scenario, overrides)
+    problem = replace(problem, variables=tuple(_typed(v) for v in problem.variables))
     _check_variables(scenario, overrides, problem.variables)
     seed = base.seed if seed is None else seed
+    identity = _identity(problem, base, seed, replications, max_replications)
     folder = None if out is None else Path(out)
     client, owned = _client(scheduler)
     evaluator = Evaluator(scenario, overrides, problem, seed, workers, client, folder)
@@ -243,7 +277,7 @@ def run_optimization(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study = _study(folder, problem, seed)
+            study = _study(folder, problem, identity)
             _replay(study, evaluator)
             done = sum(t.state.is_finished() for t in study.trials)
             bar = _trial_bar(trials, min(done, trials), progress)
@@ -252,13 +286,13 @@ def run_optimization(
                 for stale in [
                     t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING
                 ]:
-                    study.sampler = _sampler(problem, seed, stale.number, trials)
+                    study.sampler = _sampler(problem, seed, stale.number)
                     trial = optuna.trial.Trial(study, stale._trial_id)
                     _run_trial(study, trial, evaluator, replications, max_replications)
                     bar.update()
                     _show_incumbent(bar, evaluator)
                 while len(study.trials) < trials:
-                    study.sampler = _sampler(problem, seed, len(study.trials), trials)
+                    study.sampler = _sampler(problem, seed, len(study.trials))
                     _run_trial(study, study.ask(), evaluator, replications, max_replications)
                     bar.update()
                     _show_incumbent(bar, evaluator)
@@ -329,10 +363,22 @@ def _check_budget(trials: int, first: int, most: int, confirm: int, confirming: 
         )
 
 
+def _typed(variable: Variable) -> Variable:
+    """A range of whole numbers over a field of decimals (``mean=300:450``) stays decimal."""
+    if isinstance(variable, Range) and variable.integer:
+        if field_type(variable.path) is float:
+            return replace(variable, integer=False)
+    return variable
+
+
 def _check_variables(
     scenario: ScenarioLike, overrides: list[str], variables: Sequence[Variable]
 ) -> None:
-    """Each variable's extremes make a valid scenario; problems are named by --vary."""
+    """Each variable's extremes make a valid scenario; problems are named by --vary.
+
+    A split is also tried uneven (shares 1 : 2 : ... of the total), which a field of
+    whole numbers refuses: a split proposes decimals.
+    """
     for variable in variables:
         for values in variable.extremes():
             sets = [

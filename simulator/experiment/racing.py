@@ -10,10 +10,20 @@ numbers), so two plans meet the same users and their difference is paired. Its f
   not absence of evidence of violation, so a plan too small but lucky is not chosen,
   and all m constraints hold together with confidence >= 95%.
 
+A replication where a constraint's KPI has no value (None: nothing it measures
+happened) leaves that constraint unjudged, so not met.
+
 The racing rule (:meth:`Evaluator.settled`) says when more replications would not
 change what is known of a plan: a constraint decided either way, and the objective's
 paired interval against the incumbent clear of zero. It is the racing idea of Maron and
 Moore ("The racing algorithm: model selection for lazy learners", 1997).
+
+The confirmation stage runs its own block of replications (keys from
+:data:`CONFIRM_KEYS` on), shared by every confirmed plan: the search chose those plans
+on replications 0, 1, 2, ..., and judging them again on the same ones would carry over
+the luck that made them look good (the winner's curse), as would the repeated looks of
+racing. On a fresh block each confirmed plan's bounds are the plain confidence bounds
+they claim to be.
 """
 
 from __future__ import annotations
@@ -30,12 +40,20 @@ import numpy as np
 
 from simulator.experiment.estimates import LEVEL, flatten
 from simulator.experiment.runner import ScenarioLike, Scheduler, Task, collect, load
-from simulator.experiment.search import Constraint, Objective, Variable, check_kpis
+from simulator.experiment.search import (
+    Constraint,
+    Objective,
+    SearchError,
+    Variable,
+    check_kpis,
+)
 from simulator.experiment.store import Store
 from simulator.scenario.schema import Scenario
 
-__all__ = ["ALPHA", "Evaluator", "Plan", "Problem", "Stats"]
+__all__ = ["ALPHA", "CONFIRM_KEYS", "Evaluator", "Plan", "Problem", "Stats"]
 
+CONFIRM_KEYS = 1_000_000
+"""The confirmation stage's replications use keys from here on, apart from the search's."""
 ALPHA = 1 - LEVEL
 """Error rate shared by the constraints (Bonferroni) and the paired comparisons."""
 
@@ -57,9 +75,10 @@ class Plan:
         key: a short name derived from the overrides (its folder under ``plans/``).
         values: field path -> value chosen.
         scenario: the base scenario with the overrides applied.
-        rows: each replication's KPIs (flat, by dotted path), in replication order.
-        n: the replications the search has asked of it (``rows`` may run ahead of it
-            while a batch is read back from disk).
+        rows: each search replication's KPIs (flat, by dotted path), in order.
+        n: the search replications asked of it (``rows`` may run ahead of it while a
+            batch is read back from disk).
+        confirmed: the confirmation block's KPIs, in order.
     """
 
     key: str
@@ -67,6 +86,7 @@ class Plan:
     scenario: Scenario = field(repr=False)
     rows: list[dict[str, float]] = field(default_factory=list, repr=False)
     n: int = 0
+    confirmed: list[dict[str, float]] = field(default_factory=list, repr=False)
 
     def overrides(self) -> list[str]:
         """The plan as ``--set`` strings."""
@@ -114,8 +134,8 @@ class Stats:
 
     @property
     def violation(self) -> float:
-        """How far the means are past the limits (0 when within), for ranking."""
-        return sum(max(mean, 0.0) for mean, _, _ in self.slack)
+        """How far the means are past the limits (0 when within; inf unknown), for ranking."""
+        return sum(max(mean, 0.0) if math.isfinite(mean) else math.inf for mean, _, _ in self.slack)
 
 
 def _mean_interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
@@ -133,12 +153,14 @@ def _mean_interval(values: np.ndarray, level: float) -> tuple[float, float, floa
 
 
 def _bounds(values: np.ndarray, alpha: float) -> tuple[float, float, float]:
-    """Mean with one-sided lower and upper bounds, each at level 1 - alpha."""
-    values = values[np.isfinite(values)]
+    """Mean with one-sided lower and upper bounds, each at level 1 - alpha.
+
+    A missing value (NaN) leaves the bounds infinite: what was not measured is not met.
+    """
     n = len(values)
-    if n < 2:
-        mean = float(values.mean()) if n else math.nan
-        return mean, -math.inf, math.inf
+    if n < 2 or not np.isfinite(values).all():
+        finite = values[np.isfinite(values)]
+        return (float(finite.mean()) if len(finite) else math.nan), -math.inf, math.inf
     mean, sd = float(values.mean()), float(values.std(ddof=1))
     half = _t(1 - alpha, n - 1) * sd / math.sqrt(n) if sd > 0 else 0.0
     return mean, mean - half, mean + half
@@ -155,11 +177,12 @@ class Problem:
     objectives: tuple[Objective, ...]
     constraints: tuple[Constraint, ...]
 
-    def identity(self) -> str:
-        """A text naming the problem, kept in the study to refuse mixing two searches."""
-        return " | ".join(
-            [*(repr(v) for v in self.variables), *(str(o) for o in self.objectives)]
-            + [str(c) for c in self.constraints]
+    def describe(self) -> str:
+        """The problem in one line: objectives, variables, constraints."""
+        subject = "; ".join(str(c) for c in self.constraints) or "nothing"
+        return (
+            f"{'; '.join(str(o) for o in self.objectives)} over "
+            f"{'; '.join(str(v) for v in self.variables)}, subject to {subject}"
         )
 
 
@@ -191,12 +214,19 @@ class Evaluator:
             self.plans[key] = Plan(key, dict(values), scenario)
         return self.plans[key]
 
-    def replicate(self, plans: Iterable[Plan], n: int) -> None:
-        """Give every plan at least n replications: 0..n-1, the same keys for all."""
+    def replicate(self, plans: Iterable[Plan], n: int, confirmation: bool = False) -> None:
+        """Give every plan at least n replications, the same keys for all.
+
+        The search's are replications 0..n-1; the confirmation's, ``CONFIRM_KEYS`` on.
+        """
         wanted: list[tuple[Plan, int]] = []
         for plan in plans:
-            plan.n = max(plan.n, n)
-            wanted += [(plan, r) for r in range(len(plan.rows), plan.n)]
+            if confirmation:
+                start = CONFIRM_KEYS + len(plan.confirmed)
+                wanted += [(plan, r) for r in range(start, CONFIRM_KEYS + n)]
+            else:
+                plan.n = max(plan.n, n)
+                wanted += [(plan, r) for r in range(len(plan.rows), plan.n)]
         if not wanted:
             return
         tasks = [
@@ -207,15 +237,32 @@ class Evaluator:
         self.spent += sum(store.finished(t) is None for t in tasks)
         summaries = collect(tasks, self.folder, self.workers, self.scheduler, False, False)
         for (plan, _), summary in zip(wanted, summaries, strict=True):
-            plan.rows.append(flatten(summary))
+            (plan.confirmed if confirmation else plan.rows).append(flatten(summary))
         if not self.kpis_checked:
-            problem = self.problem
-            check_kpis(problem.objectives, problem.constraints, wanted[0][0].rows[0])
-            self.kpis_checked = True
+            self._check(wanted[0][0])
 
-    def stats(self, plan: Plan, n: int | None = None) -> Stats:
-        """The plan's figures over its first n replications (default: all asked)."""
-        rows = plan.rows[: plan.n if n is None else n]
+    def _check(self, plan: Plan) -> None:
+        """The KPIs the search reads exist, and the objectives have values."""
+        problem = self.problem
+        check_kpis(problem.objectives, problem.constraints, plan.rows[0])
+        for objective in problem.objectives:
+            if not any(math.isfinite(objective.expression(row)) for row in plan.rows):
+                raise SearchError(
+                    f"--{objective.direction} {objective.expression}: no value on any "
+                    f"replication of the first plan ({plan.label()}); a KPI is empty when "
+                    f"nothing it measures happens in the run: choose one these runs measure"
+                )
+        self.kpis_checked = True
+
+    def stats(self, plan: Plan, n: int | None = None, confirmation: bool = False) -> Stats:
+        """The plan's figures over its first n replications (default: all asked).
+
+        With ``confirmation``, over the confirmation block's replications.
+        """
+        if confirmation:
+            rows = plan.confirmed[:n]
+        else:
+            rows = plan.rows[: plan.n if n is None else n]
         constraints = self.problem.constraints
         objective = [
             _mean_interval(np.array([o.expression(r) for r in rows]), LEVEL)
@@ -224,17 +271,22 @@ class Evaluator:
         slacks = [np.array([c.slack(r) for r in rows]) for c in constraints]
         slack = [_bounds(s, ALPHA / len(constraints)) for s in slacks]
         sides = [
-            (_nanmean([c.left(r) for r in rows]), _nanmean([c.right(r) for r in rows]))
+            (_nanmean([c.left(r) for r in rows]), _limit([c.right(r) for r in rows]))
             for c in constraints
         ]
         met = np.all([s <= 0 for s in slacks], axis=0) if constraints else np.ones(len(rows))
         return Stats(len(rows), objective, slack, sides, float(np.mean(met)) if rows else 0.0)
 
-    def paired(self, plan: Plan, other: Plan, index: int = 0) -> tuple[float, float, float]:
+    def paired(
+        self, plan: Plan, other: Plan, index: int = 0, confirmation: bool = False
+    ) -> tuple[float, float, float]:
         """Objective ``index`` of ``plan`` minus ``other``'s, paired over common replications."""
-        n = min(plan.n, other.n)
+        mine, theirs = (
+            (plan.confirmed, other.confirmed) if confirmation else (plan.rows, other.rows)
+        )
+        n = min(len(mine), len(theirs)) if confirmation else min(plan.n, other.n)
         objective = self.problem.objectives[index].expression
-        pairs = zip(plan.rows[:n], other.rows[:n], strict=True)
+        pairs = zip(mine[:n], theirs[:n], strict=True)
         return _mean_interval(np.array([objective(a) - objective(b) for a, b in pairs]), LEVEL)
 
     def better(self, a: float, b: float, index: int = 0) -> bool:
@@ -243,6 +295,8 @@ class Evaluator:
 
     def incumbent(self) -> Plan | None:
         """The feasible plan with the best mean objective so far (one objective only)."""
+        if len(self.problem.objectives) > 1:
+            return None
         best: tuple[Plan, float] | None = None
         for plan in self.plans.values():
             if not plan.n:
@@ -265,6 +319,14 @@ class Evaluator:
             return True
         _, low, high = self.paired(plan, incumbent)
         return low > 0 or high < 0 or low == high  # differs, or no noise in the difference
+
+
+def _limit(values: Sequence[float]) -> float:
+    """A limit's value: itself when the same in every replication, else the mean."""
+    finite = [v for v in values if math.isfinite(v)]
+    if finite and all(v == finite[0] for v in finite):
+        return finite[0]
+    return _nanmean(finite)
 
 
 def _nanmean(values: Sequence[float]) -> float:

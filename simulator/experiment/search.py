@@ -146,7 +146,7 @@ class Split:
     def suggest(self, trial: Suggests) -> dict[str, Any]:
         """Stick-breaking: k - 1 numbers in [0, 1] give a split, uniform when they are.
 
-        Piece i takes ``1 - u ** (1 / (k - 1 - i))`` of what is left, the inverse CDF of
+        Piece i takes ``1 - (1 - u) ** (1 / (k - 1 - i))`` of what is left, the inverse CDF of
         a Beta(1, k - 1 - i) variable, which makes uniform u's a uniform (Dirichlet(1))
         point of the simplex; with two parts it is simply ``u`` and ``1 - u``.
         """
@@ -161,8 +161,13 @@ class Split:
         return {part: share * self.total for part, share in zip(self.parts, shares, strict=True)}
 
     def extremes(self) -> list[dict[str, Any]]:
-        """An even split, checked against the schema before anything runs."""
-        return [{part: self.total / len(self.parts) for part in self.parts}]
+        """An even split and an uneven one (1 : 2 : ...), checked before anything runs."""
+        k = len(self.parts)
+        weights = [(i + 1) / (k * (k + 1) / 2) for i in range(k)]
+        return [
+            {part: self.total / k for part in self.parts},
+            {part: self.total * w for part, w in zip(self.parts, weights, strict=True)},
+        ]
 
     def __str__(self) -> str:
         return f"{' + '.join(self.parts)} = {self.total:,.6g}"
@@ -409,7 +414,13 @@ def check_kpis(
             if path not in known:
                 close = difflib.get_close_matches(path, known, n=3)
                 hint = f"; did you mean {', '.join(close)}?" if close else ""
+                quote = (
+                    "; a path with characters other than letters, digits, _ and . goes "
+                    "in backquotes"
+                    if not re.fullmatch(r"[\w.]+", path)
+                    else ""
+                )
                 raise SearchError(
                     f"{option}: the runs report no KPI {path!r}{hint} (every KPI is listed "
-                    f"in a run's kpis.csv)"
+                    f"in a replicated run's kpis.csv{quote})"
                 )

@@ -483,6 +483,10 @@ def optimize(
         raise typer.Exit(2) from None
     from simulator.present.search_report import write_optimization_report
 
+    if result.chosen is None:
+        result.write(folder)
+        _say(_err, f"{result.answer()} Every trial: {folder}/trials.csv", "bold red")
+        raise typer.Exit(2)
     result.write(folder)
     write_optimization_report(result, folder / "report.html")
     wall_s = time.perf_counter() - started
@@ -511,7 +515,8 @@ def _confirmation_table(result: Any) -> Table:
     )
     paths = [p for v in problem.variables for p in v.paths]
     names = [str(o.expression) for o in problem.objectives]
-    for column in ["", *paths, *names, "meets all", "vs chosen [paired 95% CI]"]:
+    versus = f"{names[0]} vs chosen [paired 95% CI]"
+    for column in ["", *paths, *names, "meets all", versus]:
         table.add_column(Text(column), justify="right")
     for row in result.confirmation.to_dict("records"):
         cells = ["chosen" if row["chosen"] else ""]
@@ -524,8 +529,9 @@ def _confirmation_table(result: Any) -> Table:
         cells.append(
             ""
             if row["chosen"]
-            else f"{_num(row['difference'])} [{_num(row['difference ci_low'])}, "
-            f"{_num(row['difference ci_high'])}]"
+            else f"{_num(row[f'{names[0]} difference'])} "
+            f"[{_num(row[f'{names[0]} difference ci_low'])}, "
+            f"{_num(row[f'{names[0]} difference ci_high'])}]"
         )
         table.add_row(*(Text(c) for c in cells))
     return table

@@ -78,7 +78,8 @@ def _landscape(result: Optimization) -> list[Any]:
         ax.scatter(trials[names[0]], trials[names[1]], color="0.7", label="fails a constraint")
         ax.scatter(feasible[names[0]], feasible[names[1]], color="C0", label="meets them")
         front = result.confirmation
-        ax.plot(front[names[0]], front[names[1]], "o--", color="C1", label="confirmed front")
+        if len(front):
+            ax.plot(front[names[0]], front[names[1]], "o--", color="C1", label="confirmed")
         ax.scatter(
             trials[names[0]][mark], trials[names[1]][mark], s=200, marker="*", color="C3",
             label="chosen", zorder=3,
@@ -117,7 +118,7 @@ def _importance(result: Optimization) -> Any | None:
     names = list(result.importance)[::-1]
     fig, ax = plt.subplots(figsize=(6, 0.5 + 0.4 * len(names)))
     ax.barh(names, [result.importance[n] for n in names], color="C0")
-    ax.set_xlabel("importance (Optuna, fANOVA; sums to 1)")
+    ax.set_xlabel("importance (Optuna, PED-ANOVA; sums to 1)")
     ax.set_title(f"What moves {result.problem.objectives[0].expression}")
     fig.tight_layout()
     return fig
@@ -178,7 +179,10 @@ replications 0, 1, 2, ... on the same stream keys (common random numbers), start
 a few and doubling them while it was undecided: a constraint's interval straddling its
 limit, or the objective's paired interval against the best plan so far straddling zero
 (racing). A constraint counts as met when its one-sided upper confidence bound, at level
-95% divided among the constraints (Bonferroni), is within its limit. This call ran
+95% divided among the constraints (Bonferroni), is within its limit. The confirmation
+re-ran the best plans on a block of replications of its own (shared by them, apart from
+the search's), so the luck that made them look good in the search does not carry over
+into the answer. This call ran
 {result.replications_spent} replications; {result.replications_total} stand behind the
 answer.</p>
 <div class="figures">{svgs}</div>

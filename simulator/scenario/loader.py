@@ -32,6 +32,7 @@ __all__ = [
     "ScenarioError",
     "apply_override",
     "extension",
+    "field_type",
     "load_scenario",
     "parse_path",
 ]
@@ -337,6 +338,14 @@ def _field_type(path: PathKey) -> Any:
                 return None
             annotation = field.annotation
     return _unwrap(annotation)
+
+
+def field_type(path: str) -> Any:
+    """The type the schema expects at a dotted path (``gateway.workers``: int), or None."""
+    try:
+        return _field_type(parse_path(path))
+    except ValueError:
+        return None
 
 
 def _unwrap(annotation: Any) -> Any:
