@@ -270,7 +270,9 @@ def run_optimization(
     identity = _identity(problem, base, seed, replications, max_replications)
     folder = None if out is None else Path(out)
     client, owned = _client(scheduler)
-    evaluator = Evaluator(scenario, overrides, problem, seed, workers, client, folder)
+    # plans start from the scenario as loaded now: a file edited during the search
+    # changes nothing of it
+    evaluator = Evaluator(base, [], problem, seed, workers, client, folder)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     bar = None
