@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +37,7 @@ from simulator.experiment import (
     run_sweep,
 )
 from simulator.experiment.estimates import BOOTSTRAP_MIN_N, table_estimate
+from simulator.model import scale_notes
 from simulator.present.kpis import (
     HEADLINE,
     business_rows,
@@ -87,10 +89,27 @@ SetOption = Annotated[
 
 def _load(scenario: str, overrides: list[str] | None) -> Scenario:
     try:
-        return load_scenario(resolve(scenario), overrides or [])
+        loaded = load_scenario(resolve(scenario), overrides or [])
     except ScenarioError as exc:
         _problems(exc, scenario)
         raise typer.Exit(2) from None
+    _warn_scale(loaded)
+    return loaded
+
+
+def _warn_scale(scenario: Scenario) -> None:
+    """What the scenario's scale makes incomparable with the full-size sale, on stderr."""
+    notes = scale_notes(scenario)
+    if notes:
+        scale = Fraction(scenario.scale).limit_denominator(10_000)
+        _say(
+            _err,
+            f"{scenario.name} at scale {scale}: money is at full size, counts are simulated, "
+            f"and {len(notes)} things are not comparable with the full size:",
+            "yellow",
+        )
+        for note in notes:
+            _say(_err, f"  {note.field}: {note.note}")
 
 
 def _problems(exc: ScenarioError, source: str) -> None:

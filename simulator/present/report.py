@@ -10,6 +10,7 @@ import html
 import io
 import math
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,7 @@ def render_report(result: SimulationResult) -> str:
         f"""<h1>{html.escape(s["scenario"])}</h1>
 {_question(result.scenario)}
 <p>{_provenance(s)}</p>
-<h2>Key figures</h2>
+{_scale_section(s)}<h2>Key figures</h2>
 <table id="kpis"><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
 {_money_section(result)}
 <h2>How sessions ended</h2>
@@ -191,6 +192,29 @@ def _plots(result: SimulationResult) -> list[Callable[..., Axes]]:
     if result.logistics is not None and len(result.logistics):
         plots.append(plot_logistics)
     return plots
+
+
+def _scale_section(s: dict) -> str:
+    """What the run's scale makes incomparable with the full-size sale (nothing at 1)."""
+    notes = s.get("scale_notes") or []
+    if not notes:
+        return ""
+    items = "".join(
+        f"<li><code>{html.escape(n['field'])}</code>: {html.escape(n['note'])}</li>" for n in notes
+    )
+    scale = html.escape(_scale(s["scale"]))
+    return f"""<section id="scale-notes"><h2>Simulated at scale {scale}</h2>
+<p>Money is at full size; counts (sessions, orders) are the simulated ones. These are
+not comparable with the full-size sale:</p>
+<ul>{items}</ul></section>
+"""
+
+
+def _scale(value: Any) -> str:
+    """1/10 rather than 0.1, from a run's scale or a replicated summary's estimate of it."""
+    if isinstance(value, dict):
+        value = value["mean"]
+    return str(Fraction(float(value)).limit_denominator(10_000))
 
 
 def _provenance(s: dict) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 from simulator.measure.metrics import ratio
 from simulator.measure.outcomes import Outcome
 from simulator.measure.recovery import fault_label, recovery
-from simulator.model import RunRecord, run
+from simulator.model import RunRecord, run, scale_notes
 from simulator.model.record import Level
 from simulator.results.aftersale import fulfilment_figures, logistics_table
 from simulator.results.money import money_figures
@@ -89,6 +89,7 @@ def summarise(record: RunRecord) -> SimulationResult:
         "outcomes": {o.label: outcomes[o] for o in Outcome},
         "orders": orders,
         "scale": declared.scale,
+        "scale_notes": [{"field": n.field, "note": n.note} for n in scale_notes(declared)],
         "gmv": gmv * money,
         "aov": ratio(gmv, orders),
         "conversion_rate": ratio(orders, total),
