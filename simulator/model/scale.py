@@ -130,6 +130,8 @@ def scaled(scenario: Scenario) -> tuple[Scenario, list[ScaleNote]]:
     data: dict[str, Any] = scenario.model_dump(mode="json")
     data["scale"] = 1.0
     data["traffic"]["baseline_per_s"] *= s
+    if data["traffic"]["replay"] is not None:
+        data["traffic"]["replay"]["multiplier"] *= s
     if data["gateway"] is not None:
         _scale_gateway(data["gateway"], scaler)
     if data["recommendations"] is not None:

@@ -1,11 +1,15 @@
 """Demand in the scenario schema: how users arrive, who they are, and what they look at.
 
-The traffic curve (a baseline with pulses: pre-heat, the sale's spike, bursts), the
-user segments with their funnel, patience and refresh habits, and the catalogue with its
-hot items and the share of requests for items that do not exist.
+The traffic curve (a baseline with pulses: pre-heat, the sale's spike, bursts; or a
+curve replayed from an analytics export, pulses on top), the user segments with their
+funnel, patience and refresh habits, and the catalogue with its hot items and the share
+of requests for items that do not exist.
 """
 
 from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
@@ -27,7 +31,12 @@ from simulator.scenario.protections import (
     UserRetry,
 )
 
-__all__ = ["Catalogue", "HotItem", "Pulse", "Segment", "Traffic"]
+__all__ = ["MAX_REPLAY_POINTS", "Catalogue", "HotItem", "Pulse", "Replay", "Segment", "Traffic"]
+
+MAX_REPLAY_POINTS = 100_000
+"""Most points a replayed curve may have: a day at one-second resolution fits."""
+
+_Count = Annotated[float, Field(ge=0)]
 
 
 class Pulse(_Model):
@@ -59,11 +68,132 @@ class Pulse(_Model):
         return (fall - t) / self.decay_s
 
 
+class Replay(_Model):
+    """A traffic curve replayed from data: last year's sessions, as an analytics export gives them.
+
+    The curve is ``time_s`` with either ``rate_per_s`` (sessions per second at each time,
+    linear in between) or ``sessions`` (the count in the interval from each time to the
+    next, the last interval as long as the one before it; the rate is constant inside an
+    interval, so each interval expects exactly its count). The scenario loader reads
+    them from ``file`` (docs/how-to/replay-traffic.md gives the CSV's columns).
+    """
+
+    file: str | None = Field(
+        default=None,
+        min_length=1,
+        description="CSV file with the curve, relative to the scenario file that names it "
+        "(to the working directory in --set). The loader reads it into time_s and "
+        "rate_per_s or sessions, so the run, its provenance and its hash carry the curve "
+        "itself; columns given next to file in the same place (a resolved scenario, as in "
+        "summary.json) are used as they are. Columns: time_s (seconds from the run's "
+        "start) or clock (HH:MM[:SS], the time of day, placed by clock_at_start_h), and "
+        "rate_per_s or sessions.",
+    )
+    multiplier: float = Field(
+        default=1.0,
+        gt=0,
+        description="Factor on the replayed values: 1.3 replays last year's curve 30% "
+        "higher. The scenario's scale multiplies it too.",
+    )
+    shift_s: float = Field(
+        default=0.0,
+        description="Seconds added to every time of the curve (negative: earlier). The "
+        "curve before t = 0 and after duration_s is not used.",
+    )
+    time_s: list[float] = Field(
+        default_factory=list,
+        max_length=MAX_REPLAY_POINTS,
+        description="The curve's times, seconds from the run's start before shift_s, "
+        "increasing; read from file.",
+    )
+    rate_per_s: list[_Count] | None = Field(
+        default=None,
+        max_length=MAX_REPLAY_POINTS,
+        description="Sessions per second at each time, linear in between; read from file. "
+        "null when the curve is given as sessions.",
+    )
+    sessions: list[_Count] | None = Field(
+        default=None,
+        max_length=MAX_REPLAY_POINTS,
+        description="Sessions starting in the interval from each time to the next (the "
+        "last interval as long as the one before it), spread evenly over the interval; "
+        "read from file. null when the curve is given as rate_per_s.",
+    )
+
+    def span(self) -> tuple[float, float]:
+        """Where the curve is defined, in run seconds: ``[start, end]``."""
+        times = self.time_s
+        end = times[-1] + (times[-1] - times[-2] if self.sessions is not None else 0.0)
+        return times[0] + self.shift_s, end + self.shift_s
+
+    def corners(self) -> list[float]:
+        """The run times at which the curve's slope may change."""
+        corners = [t + self.shift_s for t in self.time_s]
+        if self.sessions is not None:
+            corners.append(self.span()[1])
+        return corners
+
+    def rate_at(self, t: float) -> float | None:
+        """The replayed rate at run time ``t``, sessions per second; None outside the curve."""
+        start, end = self.span()
+        if not start <= t <= end or (t == end and self.sessions is not None):
+            return None
+        u, times = t - self.shift_s, self.time_s
+        # times[i - 1] <= u < times[i]; at least 1 where rounding puts u just before the start
+        i = max(1, bisect_right(times, u))
+        if self.sessions is not None:
+            right = times[i] if i < len(times) else end - self.shift_s
+            return self.multiplier * self.sessions[i - 1] / (right - times[i - 1])
+        assert self.rate_per_s is not None
+        i = min(i, len(times) - 1)
+        a, b, ra, rb = times[i - 1], times[i], self.rate_per_s[i - 1], self.rate_per_s[i]
+        return self.multiplier * (ra + (rb - ra) * (u - a) / (b - a))
+
+    @model_validator(mode="after")
+    def _one_curve(self) -> Replay:
+        if not self.time_s and self.rate_per_s is None and self.sessions is None:
+            if self.file is None:
+                raise ValueError(
+                    "no curve: give file (a CSV the scenario loader reads) or time_s with "
+                    "rate_per_s or sessions"
+                )
+            raise ValueError(
+                f"{self.file} has not been read: load the scenario with load_scenario, "
+                "which reads the file into time_s and rate_per_s or sessions"
+            )
+        if self.rate_per_s is not None and self.sessions is not None:
+            raise ValueError("give rate_per_s or sessions, not both")
+        values, name = (
+            (self.rate_per_s, "rate_per_s")
+            if self.rate_per_s is not None
+            else (self.sessions, "sessions")
+        )
+        if values is None:
+            raise ValueError("time_s needs rate_per_s or sessions")
+        if len(values) != len(self.time_s):
+            raise ValueError(
+                f"time_s has {len(self.time_s)} values and {name} {len(values)}: one each a point"
+            )
+        if len(values) < 2:
+            raise ValueError(f"a curve needs at least two points, got {len(values)}")
+        for i, (a, b) in enumerate(zip(self.time_s, self.time_s[1:], strict=False)):
+            if b <= a:
+                raise ValueError(f"time_s[{i + 1}]: must increase, got {b:g} after {a:g}")
+        return self
+
+
 class Traffic(_Model):
-    """Users arriving as a non-homogeneous Poisson process over a piecewise-linear curve."""
+    """Users arriving as a non-homogeneous Poisson process over a piecewise-linear curve.
+
+    Where a replayed curve is defined it replaces the baseline; pulses add their excess
+    over the baseline, ``(multiplier - 1) * baseline_per_s`` at their peak, on top of
+    either.
+    """
 
     baseline_per_s: float = Field(
-        gt=0, description="Sessions starting per second on an ordinary day."
+        gt=0,
+        description="Sessions starting per second on an ordinary day; outside a replayed "
+        "curve, the rate the pulses rise from.",
     )
     preheat: Pulse | None = Field(
         default=None, description="Optional gentle rise before the sale (warm-up marketing)."
@@ -71,6 +201,11 @@ class Traffic(_Model):
     spike: Pulse | None = Field(default=None, description="Optional launch spike at sale start.")
     bursts: list[Pulse] = Field(
         default_factory=list, description="Extra bursts: flash-sale slots, live streams."
+    )
+    replay: Replay | None = Field(
+        default=None,
+        description="Optional curve replayed from data (an analytics export in CSV): it "
+        "replaces the baseline where it is defined, and the pulses add on top of it.",
     )
 
     def pulses(self) -> list[Pulse]:
@@ -89,7 +224,9 @@ class Traffic(_Model):
             for step in (0.0, p.ramp_s, p.hold_s, p.decay_s):
                 t += step
                 times.add(t)
-        ordered = sorted(t for t in times if t <= until_s)
+        if self.replay is not None:
+            times.update(self.replay.corners())
+        ordered = sorted(t for t in times if 0.0 <= t <= until_s)
         pieces = []
         for a, b in zip(ordered, ordered[1:], strict=False):
             # Linear inside (a, b): two interior points give the exact end limits.
@@ -100,12 +237,20 @@ class Traffic(_Model):
     def rate_at(self, t: float) -> float:
         """Arrival rate at time ``t``, sessions per second (right-continuous at steps)."""
         excess = sum((p.multiplier - 1.0) * p.level(t) for p in self.pulses())
-        return self.baseline_per_s * (1.0 + excess)
+        replayed = self.replay.rate_at(t) if self.replay is not None else None
+        if replayed is None:
+            return self.baseline_per_s * (1.0 + excess)
+        return replayed + self.baseline_per_s * excess
 
     @model_validator(mode="after")
     def _rate_never_negative(self) -> Traffic:
+        # Only a pulse below the baseline (multiplier < 1) takes rate away.
+        if all(p.multiplier >= 1.0 for p in self.pulses()):
+            return self
         # A piecewise-linear curve is lowest at one of its corners.
         ends = [p.start_s + p.ramp_s + p.hold_s + p.decay_s for p in self.pulses()]
+        if self.replay is not None:
+            ends.append(self.replay.span()[1])
         for a, *_ in self.pieces(max(ends, default=0.0) + 1.0):
             if self.rate_at(a) < -1e-9:
                 raise ValueError(f"overlapping pulses make the arrival rate negative at t={a:g} s")

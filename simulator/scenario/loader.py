@@ -24,6 +24,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 
+from simulator.scenario.curves import VALUE_COLUMNS, CurveError, read_curve_file
 from simulator.scenario.distributions import Distribution
 from simulator.scenario.schema import Scenario
 
@@ -51,7 +52,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.source}:{self.line}:{self.column}" if self.line else self.source
+        where = self.source
+        if self.line:  # a CSV problem has a line and a column name, not a column number
+            where += f":{self.line}:{self.column}" if self.column else f":{self.line}"
         text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
         return text.translate(_ONE_LINE)  # a name written over lines stays one problem a line
 
@@ -426,6 +429,59 @@ def _apply_overrides(document: _Document, overrides: Iterable[str]) -> list[Prob
     return problems
 
 
+# --------------------------------------------------------------------------- replayed curves
+
+_REPLAY: PathKey = ("traffic", "replay")
+_CURVE_COLUMNS = ("time_s", *VALUE_COLUMNS)
+
+
+def _read_replay(document: _Document, fallback: str) -> list[Problem]:
+    """Read ``traffic.replay.file`` into the replay's columns; return what went wrong.
+
+    The file is relative to the scenario file that names it (to the working directory
+    when a ``--set`` or a mapping names it). Columns written in the same place as the
+    file (a resolved scenario, which carries the curve it was read from) are kept; any
+    others (a parent's, or those of a scenario whose file a ``--set`` changes) are
+    replaced by the file's.
+    """
+    traffic = document.data.get("traffic")
+    replay = traffic.get("replay") if isinstance(traffic, dict) else None
+    if not isinstance(replay, dict) or not isinstance(replay.get("file"), str):
+        return []
+    named = document.where((*_REPLAY, "file"), fallback)
+    written = [document.where((*_REPLAY, c), fallback) for c in _CURVE_COLUMNS if c in replay]
+    if any(where.source == named.source for where in written):
+        return []
+    base = Path(named.source).parent if named.line else Path()
+    path = base / replay["file"]
+
+    def problem(message: str) -> list[Problem]:
+        field = render_path((*_REPLAY, "file"))
+        return [Problem(named.source, named.line, named.column, field, message)]
+
+    for column in _CURVE_COLUMNS:
+        replay.pop(column, None)
+        _drop_under(document.positions, (*_REPLAY, column))
+        document.positions.pop((*_REPLAY, column), None)
+    # Until the file is read, a flat stand-in lets the schema check the rest of the
+    # scenario without a second problem for the curve; the problems stop the load anyway.
+    replay.update({"time_s": [0.0, 1.0], "rate_per_s": [0.0, 0.0], "sessions": None})
+
+    clock = document.data.get("clock_at_start_h", 0.0)
+    if isinstance(clock, bool) or not isinstance(clock, int | float):
+        clock = 0.0  # the schema reports it
+    try:
+        if not path.is_file():
+            return problem(f"no file {path}")
+        curve = read_curve_file(path, float(clock))
+    except OSError as exc:
+        return problem(f"cannot read {path}: {exc.strerror or exc}")
+    except CurveError as exc:
+        return [Problem(str(path), p.line, 0, p.column, p.message) for p in exc.problems]
+    replay.update({"rate_per_s": None, "sessions": None, **curve})
+    return []
+
+
 # --------------------------------------------------------------------------- schema errors
 
 
@@ -517,6 +573,7 @@ def load_scenario(
         name = str(source)
         document = _load_with_extends(Path(source))
     problems = _apply_overrides(document, overrides)
+    problems += _read_replay(document, name)
     try:
         scenario = Scenario.model_validate(document.data)
     except ValidationError as exc:

@@ -33,7 +33,15 @@ from simulator.scenario.commerce import (
     Presale,
     Promotions,
 )
-from simulator.scenario.demand import Catalogue, Experience, HotItem, Pulse, Segment, Traffic
+from simulator.scenario.demand import (
+    Catalogue,
+    Experience,
+    HotItem,
+    Pulse,
+    Replay,
+    Segment,
+    Traffic,
+)
 from simulator.scenario.distributions import WEEK_S, typical
 from simulator.scenario.logistics import CustomerService, Fulfilment, Warehouse
 from simulator.scenario.money import Costs, TrafficChannel, check_names
@@ -65,6 +73,7 @@ __all__ = [
     "PaymentChannel",
     "Pulse",
     "Recommendations",
+    "Replay",
     "Scenario",
     "Segment",
     "Traffic",
