@@ -446,8 +446,12 @@ def _read_replay(document: _Document, fallback: str) -> list[Problem]:
     """
     traffic = document.data.get("traffic")
     replay = traffic.get("replay") if isinstance(traffic, dict) else None
-    if not isinstance(replay, dict) or not isinstance(replay.get("file"), str):
-        return []
+    if (
+        not isinstance(replay, dict)
+        or not isinstance(replay.get("file"), str)
+        or not replay["file"]
+    ):
+        return []  # the schema says what is wrong with it
     named = document.where((*_REPLAY, "file"), fallback)
     written = [document.where((*_REPLAY, c), fallback) for c in _CURVE_COLUMNS if c in replay]
     if any(where.source == named.source for where in written):
