@@ -662,6 +662,7 @@ class Verdict:
 
 
 POSITION = re.compile(r"^:\d+:\d+: ")
+ROW = re.compile(r"^:\d+: [\w-]+: ")  # a replayed curve's CSV: FILE:LINE: column: problem
 FIELD = re.compile(r"^: [A-Za-z_][\w-]*(\[\d+\]|\.[\w-]+)*: ")
 WHOLE_FILE = ("cannot read file", "not a text file")
 
@@ -680,7 +681,8 @@ def _problem_violations(outcome: Outcome, main: Path, folder: Path) -> list[str]
             continue
         # the source is the longest file name of the folder the line starts with
         rest = line[len(str(folder)) :].partition(".yaml")[2]
-        if not (POSITION.match(rest) or FIELD.match(rest) or rest[2:].startswith(WHOLE_FILE)):
+        matched = POSITION.match(rest) or ROW.match(rest) or FIELD.match(rest)
+        if not (matched or rest[2:].startswith(WHOLE_FILE)):
             found.append(f"a problem with neither a field path nor a position: {line!r}")
     return found
 
