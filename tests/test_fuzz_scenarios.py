@@ -44,7 +44,7 @@ from ruamel.yaml import YAML
 
 from simulator.interface.cli import OUT_OF_MEMORY
 from simulator.scenario.loader import ScenarioError, load_scenario, render_path
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, small
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 RUN_DURATION_S = 60  # arrivals for the first minute of the sale ...
@@ -901,7 +901,7 @@ def test_positions_and_values_are_not_turned_into_emoji(cli: Cli, tmp_path: Path
     A problem at line 100 read FILE💯COL (':100:' is rich's hundred-points emoji).
     """
     path = tmp_path / "s.yaml"
-    lines = SCENARIOS.joinpath("baseline.yaml").read_text().splitlines()
+    lines = [f"{key}: {json.dumps(value)}" for key, value in small().items()]  # YAML reads JSON
     lines += ["#"] * (99 - len(lines)) + ["unknown_key: 1"]
     path.write_text("\n".join(lines) + "\n")
     outcome = _validate(cli, path, "description=:smile:", "duration_s=:thumbs_up:x")
