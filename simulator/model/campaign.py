@@ -138,6 +138,7 @@ def build(
             streams,
             interval,
             rebuild_delta_s=scenario.database.read_time_ms.average() / 1000,
+            stampede_size=scenario.database.pool_size,
         )
     )
     recommendations = (

@@ -110,6 +110,7 @@ def hand_over(campaign: Campaign, declared: Scenario, seed: int, replication: in
                     c.name,
                     c.attempts,
                     c.successes,
+                    c.queued,
                     c.timeouts,
                     c.declined,
                     c.unavailable,
@@ -255,6 +256,7 @@ def _cache(campaign: Campaign) -> Cache:
         max_concurrent_rebuilds=cache.max_concurrent_rebuilds,
         max_rebuilds_key=None if stampeded is None else keys.label(stampeded),
         max_rebuilds_at_s=cache.max_rebuilds_at_s,
+        stampede_at_s=cache.stampede_at_s,
     )
 
 

@@ -105,6 +105,8 @@ class Cache:
     max_rebuilds_key: str | None
     """The stampeded key's name in outputs (``item 12``, a hot item's name)."""
     max_rebuilds_at_s: float | None
+    stampede_at_s: float | None
+    """When one key's rebuilds at once first filled the database pool (None: never)."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ class Channel:
     name: str
     attempts: IntervalCounter
     successes: IntervalCounter
+    queued: IntervalCounter
+    """Payments that found every slot busy, by the interval they arrived in."""
     timeouts: int
     declined: int
     unavailable: int

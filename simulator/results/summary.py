@@ -113,6 +113,7 @@ def summarise(record: RunRecord) -> SimulationResult:
         "max_concurrent_rebuilds": cache.max_concurrent_rebuilds,
         "max_concurrent_rebuilds_key": cache.max_rebuilds_key,
         "max_concurrent_rebuilds_at_s": cache.max_rebuilds_at_s,
+        "cache_stampede_at_s": cache.stampede_at_s,
         "db_peak_qps": max(database.queries.values, default=0) / interval,
         "db_queries": int(sum(database.queries.values)),
         "db_reads": database.reads,
@@ -312,6 +313,7 @@ def _timeseries(record: RunRecord) -> pd.DataFrame:
         for channel in channels:
             columns[f"payment_attempts_{channel.name}"] = channel.attempts.padded(n).astype(int)
             columns[f"payment_successes_{channel.name}"] = channel.successes.padded(n).astype(int)
+            columns[f"payment_queued_{channel.name}"] = channel.queued.padded(n).astype(int)
     if gateway.workers is not None:
         columns["gateway_workers"] = gateway.workers
         columns["gateway_instances"] = gateway.workers / gateway.workers_per_instance

@@ -185,8 +185,11 @@ class CacheTier:
         streams: Streams,
         interval_s: float,
         rebuild_delta_s: float,
+        stampede_size: int = 10,
     ) -> None:
         self.env = env
+        self.stampede_size = stampede_size
+        """Rebuilds of one key at once that make a stampede: the database pool's size."""
         self.keys = keys
         self.database = database
         hot_keys = range(keys.hot_start, keys.existing)
@@ -224,6 +227,8 @@ class CacheTier:
         self.max_concurrent_rebuilds = 0
         self.max_rebuilds_key: int | None = None
         self.max_rebuilds_at_s: float | None = None
+        self.stampede_at_s: float | None = None
+        """When one key first had ``stampede_size`` rebuilds running at once."""
         self._inflight: dict[int, simpy.Event] = {}
         self._refreshing: set[int] = set()
         self.stale_hits = 0
@@ -390,6 +395,8 @@ class CacheTier:
             self.max_concurrent_rebuilds = running
             self.max_rebuilds_key = key
             self.max_rebuilds_at_s = started
+            if running == self.stampede_size:
+                self.stampede_at_s = started
         self.rebuilds.add(started)
         if key >= self.existing:
             self.missing_rebuilds += 1
@@ -471,6 +478,7 @@ class NoCache:
     max_concurrent_rebuilds = 0
     max_rebuilds_key = None
     max_rebuilds_at_s = None
+    stampede_at_s = None
     stale_hits = early_recomputes = coalesced = blocked = 0
     missing_lookups = missing_rebuilds = 0
 

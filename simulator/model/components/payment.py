@@ -87,6 +87,8 @@ class PaymentChannel(Impairable):
         self.stats = StationStats(prefix, config.capacity, interval_s)
         self.attempts = IntervalCounter(interval_s)
         self.successes = IntervalCounter(interval_s)
+        self.queued = IntervalCounter(interval_s)
+        """Payments that found every slot busy and queued, by the interval they arrived."""
         self.declined = 0
         self.timeouts = 0
         self.unavailable = 0
@@ -123,6 +125,7 @@ class PaymentChannel(Impairable):
         by_user = limit < give_up  # whose clock runs out first: the user's or the shop's
         request = slots.request()
         if not request.triggered:
+            self.queued.add(now)
             request = yield from wait_for(env, request, limit)
         if request is None:
             stats.leave_queue(now, env.now, by_user)
