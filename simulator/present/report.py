@@ -33,6 +33,7 @@ from simulator.present.kpis import (  # noqa: E402
     money_rows,
     protection_rows,
 )
+from simulator.results.chain import SATURATED, chain_of_causes  # noqa: E402
 from simulator.results.plots import (  # noqa: E402
     plot_cache,
     plot_latency,
@@ -124,7 +125,7 @@ def render_report(result: SimulationResult) -> str:
 {_scale_section(s)}<h2>Key figures</h2>
 <table id="kpis"><tr><th>KPI</th><th>value</th></tr>{kpis}</table>
 {_money_section(result)}
-<h2>How sessions ended</h2>
+{_chain_section(result)}<h2>How sessions ended</h2>
 <table id="outcomes"><tr><th>outcome</th><th>sessions</th><th>share</th></tr>{outcomes}</table>
 {_faults_section(s["faults"], replications=s.get("replications", 1))}<h2>Over time</h2>
 {figures}""",
@@ -157,6 +158,44 @@ def _money_section(result: SimulationResult) -> str:
 summary.json under profit_and_loss.</p>
 <figure id="profit-bridge">{figure}</figure>
 {table}"""
+
+
+def _chain_section(result: SimulationResult) -> str:
+    """The chain of causes of a single run, when more than one part of the shop gave way."""
+    s = result.summary
+    if "replications" in s:
+        return ""
+    links = chain_of_causes(s, result.timeseries, result.logistics)
+    if len(links) < 3:  # the spike and one station: no chain to tell
+        return ""
+    rows = "".join(
+        f"<tr><td class='num'>{_clock(link.at_s)}</td><td>{html.escape(link.component)}</td>"
+        f"<td>{html.escape(link.what)}</td>"
+        f"<td class='num'>{_amount(link.orders_lost)}</td><td>{html.escape(link.unit)}</td>"
+        f"<td class='num'>{_amount(link.cny)}</td></tr>"
+        for link in links
+    )
+    first = next((link for link in links if link.component != "traffic"), links[0])
+    return f"""<section id="chain"><h2>Chain of causes</h2>
+<p>{html.escape(first.component.capitalize())} gave way first, at
+{_clock(first.at_s)} s; each row is a part of the shop the first time its own
+measurement crossed its threshold (a station {SATURATED:.0%} busy in an interval or
+turning work away, a payment queueing, a backlog beyond an hour's packing, waits beyond
+the service target), with what that link itself cost. A paired comparison with the
+defended sale (<code>campaign-sim compare</code>) says what each defence changes.</p>
+<table id="chain-links"><tr><th>first at (s)</th><th>component</th><th>what happened</th>
+<th>lost</th><th></th><th>CNY lost or spent</th></tr>{rows}</table></section>
+"""
+
+
+def _clock(seconds: float) -> str:
+    return f"{seconds:,.0f}"
+
+
+def _amount(value: float | None) -> str:
+    if value is None or value != value:  # NaN: not counted
+        return ""
+    return f"{value:,.0f}"
 
 
 def _label(name: str) -> str:
