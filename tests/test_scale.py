@@ -112,3 +112,36 @@ def test_the_notes_are_printed_and_written(tmp_path):
     assert full.exit_code == 0 and "scale" not in full.stderr
     assert simulate(load_scenario(path)).summary["scale_notes"] == []
     assert 'id="scale-notes"' not in (tmp_path / "full" / "report.html").read_text()
+
+
+# The presets whose failure mode a scale of 1/10 erases. Each preset's own test shows
+# the failure at the size it ships; these show it gone at 1/10, and the note that says why.
+
+
+def _at_tenth(preset: str) -> tuple[dict[str, Any], dict[str, str]]:
+    scenario = load_scenario(SCENARIOS / f"{preset}.yaml", ["scale=1/10"])
+    notes = {n.field: n.note for n in scale_notes(scenario)}
+    return simulate(scenario).summary, notes
+
+
+def test_the_hot_key_stampede_disappears_at_a_tenth():
+    """50 rebuilds at once at full size, 175 pool timeouts and 1,211 users turned away;
+    at 1/10 two rebuilds, and the database and servers lose nobody."""
+    s, notes = _at_tenth("hot-key-cache-breakdown")
+    assert s["max_concurrent_rebuilds"] < 5
+    assert s["db_pool_timeouts"] == 0 and s["outcomes"]["rejected"] == 0
+    assert "stampede" in notes["cache"]
+
+
+def test_the_retry_storm_disappears_at_a_tenth():
+    """16 workers round to 2, a quarter more than 1.6: the lost half no longer overloads."""
+    s, notes = _at_tenth("retry-storm")
+    assert s["retries"] == 0
+    assert notes["gateway.workers"].startswith("16 -> 2 (16 x 1/10 = 1.6): +25%")
+
+
+def test_overselling_shrinks_at_a_tenth():
+    """About a fifth of the slot is oversold at full size; at 1/10 under 5% of its 200."""
+    s, notes = _at_tenth("oversell-non-atomic-stock")
+    assert s["oversold_units"] < 0.05 * 200
+    assert "overselling" in notes["inventory.deduction"]
