@@ -125,8 +125,10 @@ def _at_tenth(preset: str) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def test_the_hot_key_stampede_disappears_at_a_tenth():
-    """50 rebuilds at once at full size, 175 pool timeouts and 1,211 users turned away;
-    at 1/10 two rebuilds, and the database and servers lose nobody."""
+    """The stampede's 50 rebuilds at full size are 2 at 1/10, and nobody is lost.
+
+    At full size 175 queries time out and 1,211 users are turned away.
+    """
     s, notes = _at_tenth("hot-key-cache-breakdown")
     assert s["max_concurrent_rebuilds"] < 5
     assert s["db_pool_timeouts"] == 0 and s["outcomes"]["rejected"] == 0
