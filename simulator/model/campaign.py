@@ -110,11 +110,17 @@ def build(
     streams = Streams(seed, replication)
     interval = scenario.timeseries_interval_s
     spike = scenario.traffic.spike
+    lanes = any(segment.priority_lane for segment in scenario.segments)
     gateway = (
         NoGateway()
         if scenario.gateway is None
         else Gateway(
-            env, scenario.gateway, streams, interval, spike.start_s if spike is not None else 0.0
+            env,
+            scenario.gateway,
+            streams,
+            interval,
+            spike.start_s if spike is not None else 0.0,
+            lanes,
         )
     )
     keys = KeySpace(scenario.catalogue)
@@ -159,7 +165,10 @@ def build(
     payments = Payments(
         env,
         scenario.payment,
-        [PaymentChannel(env, c, streams, interval, confirm) for c in scenario.payment.channels],
+        [
+            PaymentChannel(env, c, streams, interval, confirm, lanes)
+            for c in scenario.payment.channels
+        ],
         interval,
     )
     fulfilment = Fulfilment(
@@ -194,6 +203,7 @@ def build(
         track_recovery=bool(scenario.faults),
         sources=1 + len(scenario.channels),
         stay=None if scenario.experience is None else scenario.experience.stay,
+        lanes=[segment.priority_lane for segment in scenario.segments],
     )
     config = scenario.gateway
     campaign = Campaign(

@@ -45,7 +45,7 @@ LOST_CAUSES = {
 }
 """Outcomes that lose a buyer's order, and the cause they are booked under."""
 
-SESSIONS, CARTS, ORDERS, PAID = range(4)
+SESSIONS, CARTS, ORDERS, PAID, BUYERS = range(5)
 """Funnel stages: visits, carts filled, orders placed (stock and order write), paid."""
 
 _ORDER_COLUMNS = (
@@ -116,7 +116,7 @@ class Ledger:
         """Per traffic source (the curve, then each channel): paid orders, GMV, lost GMV."""
         self.paid_by_payment = [0.0] * len(scenario.payment.channels)
         """Paid value by the payment channel that took the last payment."""
-        self.funnel = [[0, 0, 0, 0] for _ in scenario.segments]
+        self.funnel = [[0, 0, 0, 0, 0] for _ in scenario.segments]
         self.rows: list[tuple[Any, ...]] | None = [] if keep_orders else None
         self.segment_names = [s.name for s in scenario.segments]
         self.region_names = [r.name for r in scenario.fulfilment.regions]

@@ -231,7 +231,7 @@ class Sales:
     figures: dict[str, Any]
     """The ledger's business KPIs (discounts, margin, refunds, lost GMV...), declared size."""
     funnel: list[list[int]]
-    """Per segment: browse, cart, order, paid."""
+    """Per segment: browse, cart, order, paid, and buyers (users who came to buy)."""
     orders: pd.DataFrame | None
     """One row per paid order, when kept."""
     sold_out_at_s: dict[str, float | None]

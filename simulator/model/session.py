@@ -35,7 +35,7 @@ from simulator.model.components.gateway import Gateway, NoGateway
 from simulator.model.components.inventory import SOLD_OUT, Stock
 from simulator.model.components.payment import Payments, Pending
 from simulator.model.components.routing import Routing
-from simulator.model.ledger import CARTS, ORDERS, SESSIONS, Ledger
+from simulator.model.ledger import BUYERS, CARTS, ORDERS, SESSIONS, Ledger
 from simulator.model.users import BOUNCE, BROWSE, BUY, LEAVE_CART, User
 from simulator.scenario.commerce import Presale
 
@@ -98,6 +98,7 @@ class Shop:
         sources: traffic sources (the curve and each channel) sessions are counted under.
         stay: given a landing page's latency (s), the chance a user who would continue
             stays (``experience``); None: latency puts no one off.
+        lanes: per segment, whether its users are in the priority lane (None: nobody).
     """
 
     def __init__(
@@ -117,6 +118,7 @@ class Shop:
         track_recovery: bool = False,
         sources: int = 1,
         stay: Callable[[float], float] | None = None,
+        lanes: list[bool] | None = None,
     ) -> None:
         self.env = env
         self.gateway = gateway
@@ -129,6 +131,8 @@ class Shop:
         self.stock = commerce.stock
         self.ledger = commerce.ledger
         self.funnel = commerce.ledger.funnel
+        self.lanes = lanes if lanes is not None else [False] * len(self.funnel)
+        """Per segment: in the priority lane."""
         self.recommend = recommend
         self.routing = routing
         self.refresh: list[Refresh | None] = refresh or []
@@ -170,7 +174,10 @@ class Shop:
         """Start the visit of a user who just arrived."""
         # Counted here, not when the process first runs: the doors may close in between.
         self.open_sessions += 1
-        self.funnel[user.segment][SESSIONS] += 1
+        counts = self.funnel[user.segment]
+        counts[SESSIONS] += 1
+        if user.plan == BUY:
+            counts[BUYERS] += 1
         # The visit's outcome is its process's value, booked by a callback: no wrapper
         # generator for every event of the visit to pass through.
         self.env.process(self._visit(user)).callbacks.append(functools.partial(self._ended, user))
@@ -262,7 +269,9 @@ class Shop:
             return _ERROR
         asked = env.now
         deadline = asked + user.patience_s
-        failed, worker = yield from gateway.enter(deadline, page == 0 and user.coupon is None)
+        failed, worker = yield from gateway.enter(
+            deadline, page == 0 and user.coupon is None, self.lanes[user.segment]
+        )
         if failed is not None:
             return failed
         cache, item = self.cache, user.pages[page]
@@ -297,7 +306,7 @@ class Shop:
         if self.routing is not None and self._stranded(user):
             return _ERROR
         deadline = env.now + patience
-        failed, worker = yield from gateway.enter(deadline)
+        failed, worker = yield from gateway.enter(deadline, False, self.lanes[user.segment])
         if failed is not None:
             return failed
         yield env.timeout(gateway.service_time())
@@ -314,7 +323,7 @@ class Shop:
         if self.routing is not None and self._stranded(user):
             return _ERROR
         deadline = env.now + user.patience_s
-        failed, worker = yield from gateway.enter(deadline, True)
+        failed, worker = yield from gateway.enter(deadline, True, self.lanes[user.segment])
         if failed is not None:
             return failed
         quota = self.commerce.quotas[user.event]
@@ -352,7 +361,9 @@ class Shop:
             return _ERROR
         started = env.now
         deadline = started + user.patience_s
-        failed, worker = yield from gateway.enter(deadline, not user.pages)
+        failed, worker = yield from gateway.enter(
+            deadline, not user.pages, self.lanes[user.segment]
+        )
         if failed is not None:
             return failed
         units = user.units
@@ -393,11 +404,12 @@ class Shop:
             if self.routing is not None and self._stranded(user):
                 return _ERROR
             deadline = env.now + user.patience_s
-            failed, worker = yield from gateway.enter(deadline)
+            lane = self.lanes[user.segment]
+            failed, worker = yield from gateway.enter(deadline, False, lane)
             if failed is not None:
                 return failed
             yield env.timeout(gateway.service_time())
-            result = yield from payments.pay(channel, deadline)
+            result = yield from payments.pay(channel, deadline, lane)
             gateway.leave(worker)
             if result.__class__ is Pending:  # told "processing"; the shop asks later
                 pending = typing.cast(Pending, result)

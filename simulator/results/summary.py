@@ -188,21 +188,28 @@ def _business(record: RunRecord) -> dict[str, Any]:
 
 
 def _funnel(counts: list[list[int]], names: list[str]) -> dict[str, Any]:
-    """Browse -> cart -> order -> paid, overall and per segment, with stage conversions."""
+    """Browse -> cart -> order -> paid, overall and per segment, with stage conversions.
+
+    ``buyers`` are the users who came meaning to buy (their plan ends in payment), and
+    ``purchase_success`` the share of them who paid: what the shop's failures took
+    from willing buyers, free of the funnel's own choices.
+    """
 
     def stages(c: list[int]) -> dict[str, Any]:
-        browse, cart, order, paid = c
+        browse, cart, order, paid, buyers = c
         return {
             "browse": browse,
             "cart": cart,
             "order": order,
             "paid": paid,
+            "buyers": buyers,
             "browse_to_cart": ratio(cart, browse),
             "cart_to_paid": ratio(paid, cart),
             "browse_to_paid": ratio(paid, browse),
+            "purchase_success": ratio(paid, buyers),
         }
 
-    total = [sum(c[i] for c in counts) for i in range(4)]
+    total = [sum(c[i] for c in counts) for i in range(5)]
     return {"all": stages(total), **{n: stages(c) for n, c in zip(names, counts, strict=True)}}
 
 

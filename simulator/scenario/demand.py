@@ -296,6 +296,12 @@ class Segment(_Model):
         default=None,
         description="Whether users refresh a failed or slow request; null: they never do.",
     )
+    priority_lane: bool = Field(
+        default=False,
+        description="A members-only lane: the segment's requests go ahead of everyone "
+        "else's where requests queue (the application servers and the payment channels' "
+        "slots), and a full queue does not turn them away. Others wait behind them.",
+    )
     units: Distribution = Field(
         default=Deterministic(dist="deterministic", value=1.0),
         description="Units of the carted item a buyer wants (rounded, at least 1); "

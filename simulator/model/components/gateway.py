@@ -100,9 +100,16 @@ class Gateway(Impairable):
         streams: Streams,
         interval_s: float,
         spike_start_s: float = 0.0,
+        lanes: bool = False,
     ) -> None:
         self.env = env
-        self.workers = simpy.Resource(env, capacity=config.workers)
+        self.lanes = lanes
+        """A priority lane exists: workers are a PriorityResource, lane requests first."""
+        self.workers = (
+            simpy.PriorityResource(env, capacity=config.workers)
+            if lanes
+            else simpy.Resource(env, capacity=config.workers)
+        )
         self.queue_limit = float("inf") if config.queue_limit is None else config.queue_limit
         self._service_time = make_sampler(
             config.service_time_ms, streams.generator("gateway.service"), scale=1e-3
@@ -170,12 +177,13 @@ class Gateway(Impairable):
     # --------------------------------------------------------------- requests
 
     def enter(
-        self, deadline: float, first: bool = False
+        self, deadline: float, first: bool = False, lane: bool = False
     ) -> Generator[Any, Any, tuple[Outcome | None, Any]]:
         """Wait for a worker until ``deadline`` (the user's patience).
 
         ``first`` marks a visit's first request, the one limiters scoped to new visits
-        judge.
+        judge; ``lane`` a request in the priority lane, served before the others and
+        never turned away by a full queue.
 
         Returns:
             ``(None, request)`` once a worker is assigned, to be given back with
@@ -190,11 +198,19 @@ class Gateway(Impairable):
             if refused is not None:
                 return refused, None
             now = env.now
-        if len(workers.queue) >= self.queue_limit and workers.count >= workers.capacity:
+        if (
+            len(workers.queue) >= self.queue_limit
+            and workers.count >= workers.capacity
+            and not lane
+        ):
             stats.arrivals += 1
             stats.rejected += 1
             return _REJECTED, None
-        request = workers.request()
+        request = (
+            workers.request(priority=0 if lane else 1)  # type: ignore[call-arg]
+            if self.lanes
+            else workers.request()
+        )
         granted = request.triggered
         stats.arrive(now, served=granted)
         if not granted:
@@ -416,7 +432,7 @@ class NoGateway:
 
     @staticmethod
     def enter(
-        deadline: float, first: bool = False
+        deadline: float, first: bool = False, lane: bool = False
     ) -> Generator[Any, Any, tuple[Outcome | None, Any]]:
         """Admit at once."""
         return None, None

@@ -75,10 +75,17 @@ class PaymentChannel(Impairable):
         streams: Streams,
         interval_s: float,
         confirm_after_s: float | None = None,
+        lanes: bool = False,
     ) -> None:
         self.env = env
         self.name = config.name
-        self.slots = simpy.Resource(env, capacity=config.capacity)
+        self.lanes = lanes
+        """A priority lane exists: slots are a PriorityResource, lane payments first."""
+        self.slots = (
+            simpy.PriorityResource(env, capacity=config.capacity)
+            if lanes
+            else simpy.Resource(env, capacity=config.capacity)
+        )
         self.timeout_s = config.timeout_ms / 1000
         self.success_probability = config.success_probability
         prefix = f"payment.{config.name}"
@@ -100,8 +107,12 @@ class PaymentChannel(Impairable):
         self.lost_to_outage: list[float] = []
         """When each payment failed because the channel was down, failing or slowed."""
 
-    def pay(self, deadline: float) -> Generator[Any, Any, Outcome | Pending | _Declined | None]:
+    def pay(
+        self, deadline: float, lane: bool = False
+    ) -> Generator[Any, Any, Outcome | Pending | _Declined | None]:
         """Process one payment for a user who gives up at ``deadline``.
+
+        ``lane``: the payment is in the priority lane, ahead of the others' in the queue.
 
         Returns:
             None on success; :data:`DECLINED` when declined; ``PAYMENT_FAILED`` when
@@ -123,7 +134,11 @@ class PaymentChannel(Impairable):
         give_up = now + self.timeout_s
         limit = min(give_up, deadline)
         by_user = limit < give_up  # whose clock runs out first: the user's or the shop's
-        request = slots.request()
+        request = (
+            slots.request(priority=0 if lane else 1)  # type: ignore[call-arg]
+            if self.lanes
+            else slots.request()
+        )
         if not request.triggered:
             self.queued.add(now)
             request = yield from wait_for(env, request, limit)
@@ -224,11 +239,16 @@ class Payments:
         self.no_channel = 0
         """Payments failed at once because every channel's breaker was open."""
 
-    def pay(self, channel: int, deadline: float) -> Generator[Any, Any, Outcome | Pending | None]:
-        """Pay on ``channel``, or where failover sends it; the user gives up at ``deadline``."""
+    def pay(
+        self, channel: int, deadline: float, lane: bool = False
+    ) -> Generator[Any, Any, Outcome | Pending | None]:
+        """Pay on ``channel``, or where failover sends it; the user gives up at ``deadline``.
+
+        ``lane``: a payment in the priority lane.
+        """
         breakers = self.breakers
         if breakers is None:
-            result = yield from self.channels[channel].pay(deadline)
+            result = yield from self.channels[channel].pay(deadline, lane)
             return _FAILED if result is DECLINED else result  # type: ignore[return-value]
         now = self.env.now
         target, trial = self._route(channel, now)
@@ -236,7 +256,7 @@ class Payments:
             self.no_channel += 1
             return _FAILED
         breaker = breakers[target]
-        result = yield from self.channels[target].pay(deadline)
+        result = yield from self.channels[target].pay(deadline, lane)
         if result is _ABANDONED:
             if trial:
                 breaker.give_back()
