@@ -1,0 +1,107 @@
+"""The presets for the seeds' remaining situations show what their descriptions claim.
+
+One seed each (the scenario's), at the size each preset ships; runs are cut short where
+the claim is settled early, and each fixture says why its cut is enough. Every margin
+below is far outside the spread of five paired replications (the figures in each
+preset's description come from ``campaign-sim compare A B -r 5``), so a test fails
+only if the model stops showing the effect.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import simulator
+from tests.conftest import SCENARIOS, assert_books_balance
+
+FAILED = ["outcome_rejected", "outcome_abandoned", "outcome_error", "outcome_rate_limited"]
+"""Sessions the shop failed (the recovery measure's failures)."""
+
+
+def _run(name: str, *overrides: str):
+    scenario = simulator.load_scenario(SCENARIOS / f"{name}.yaml", list(overrides))
+    result = simulator.simulate(scenario)
+    assert_books_balance(result.summary)
+    return result
+
+
+def _failed_span(result, start: float, end: float) -> tuple[float, float, int] | None:
+    """When sessions failed in [start, end): first and last second from ``start``, and how many."""
+    ts = result.timeseries
+    t = ts["t_s"].to_numpy()
+    failed = ts[FAILED].to_numpy().sum(axis=1)
+    inside = (t >= start) & (t < end)
+    hit = inside & (failed > 0)
+    if not hit.any():
+        return None
+    return t[hit].min() - start, t[hit].max() + 1 - start, int(failed[inside].sum())
+
+
+def _mean(result, column: str, start: float, end: float) -> float:
+    ts = result.timeseries
+    window = ts[(ts["t_s"] >= start) & (ts["t_s"] < end)]
+    return float(window[column].mean())
+
+
+# ------------------------------------------------------------- payment-peak stall
+
+STALLS = (720.0, 870.0)
+STALL_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def stall():
+    """The stalls are at 720-780 s and 870-930 s; arrivals to 950 s cover both and after."""
+    return {
+        name: _run(name, "duration_s=950")
+        for name in (
+            "payment-peak-stall",
+            "payment-peak-stall-recovered",
+            "payment-peak-stall-untuned",
+        )
+    }
+
+
+def test_each_stall_turns_visitors_away_until_the_database_is_back(stall):
+    """One database: every stall fills the servers; service returns as the database does."""
+    result = stall["payment-peak-stall"]
+    assert _failed_span(result, 0, STALLS[0]) is None  # the peak alone is carried
+    for start in STALLS:
+        span = _failed_span(result, start, start + 150)
+        assert span is not None
+        first, last, failed = span
+        # Visitors are turned away within seconds of the stall, and for no more than a
+        # few seconds after the database is back: the stall is the whole outage.
+        assert first < 10 and STALL_S - 5 < last <= STALL_S + 10
+        assert failed > 3000
+        assert _mean(result, "outcome_ordered", start + 5, start + STALL_S) < 0.8 * _mean(
+            result, "outcome_ordered", start - 60, start
+        )
+    assert result.summary["lost_gmv"]["rejected"] > 0
+
+
+def test_shards_keep_the_stalls_from_users_and_the_limiter_never_acts(stall):
+    """Four shards: a twentyfold slowdown on a quarter of the load fits; nothing is shed."""
+    stalled = stall["payment-peak-stall"].summary
+    recovered = stall["payment-peak-stall-recovered"]
+    summary = recovered.summary
+    span = _failed_span(recovered, 0, 950)
+    assert span is None or span[2] < 5  # a visitor or two may lose patience
+    assert summary["requests_shed"] == 0
+    assert summary["orders"] > 1.05 * stalled["orders"]
+    assert summary["lost_gmv"]["rejected"] == 0 < stalled["lost_gmv"]["rejected"]
+    # During a stall the shards are busier but below their pools.
+    for start in STALLS:
+        busiest = _mean(recovered, "db_utilisation_busiest", start + 5, start + STALL_S)
+        assert 0.2 < busiest < 0.7
+
+
+def test_the_untuned_payment_pool_is_the_bottleneck_of_the_peak_itself(stall):
+    """800 TPS (3 + 3 slots): payments time out before any stall; 3,500 TPS carries them."""
+    tuned, untuned = stall["payment-peak-stall"], stall["payment-peak-stall-untuned"]
+    before_stalls = (660.0, STALLS[0])
+    assert _mean(untuned, "outcome_payment_failed", *before_stalls) > 5 * max(
+        _mean(tuned, "outcome_payment_failed", *before_stalls), 0.1
+    )
+    assert untuned.summary["payment_success_rate"] < 0.85 < tuned.summary["payment_success_rate"]
+    assert untuned.summary["orders"] < 0.85 * tuned.summary["orders"]
