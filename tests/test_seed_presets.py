@@ -105,3 +105,49 @@ def test_the_untuned_payment_pool_is_the_bottleneck_of_the_peak_itself(stall):
     )
     assert untuned.summary["payment_success_rate"] < 0.85 < tuned.summary["payment_success_rate"]
     assert untuned.summary["orders"] < 0.85 * tuned.summary["orders"]
+
+
+# ------------------------------------------------------------- service avalanche
+
+
+@pytest.fixture(scope="module")
+def avalanche():
+    """Recommendations are slow from 720 s to 900 s; arrivals to 930 s cover it."""
+    return {
+        variant: _run(f"service-avalanche{variant}", "duration_s=930")
+        for variant in ("", "-timeout", "-failfast", "-degraded")
+    }
+
+
+def test_a_slow_non_core_service_takes_checkout_down_with_it(avalanche):
+    """No protection: page workers wait on recommendations, so checkouts find no worker."""
+    result = avalanche[""]
+    assert _mean(result, "gateway_utilisation", 730, 900) > 0.95
+    assert _mean(result, "outcome_ordered", 730, 900) < 0.6 * _mean(
+        result, "outcome_ordered", 660, 720
+    )
+    summary = result.summary
+    assert summary["outcomes"]["rejected"] > 0.15 * summary["sessions"]
+    assert summary["lost_gmv"]["rejected"] > 0.2 * summary["gmv"]
+    assert _failed_span(result, 0, 720) is None  # the spike alone is carried
+
+
+def test_fail_fast_and_degradation_each_stop_the_cascade(avalanche):
+    """A breaker that opens, or skipping the call when busy: checkout is untouched."""
+    unprotected = avalanche[""].summary
+    for variant in ("-failfast", "-degraded"):
+        summary = avalanche[variant].summary
+        assert summary["outcomes"]["rejected"] == 0
+        assert summary["orders"] > 1.3 * unprotected["orders"]
+        assert summary["page_latency_ms"]["p95"] < 0.05 * unprotected["page_latency_ms"]["p95"]
+    assert avalanche["-failfast"].summary["breaker_opened"]["recommendations"] > 0
+    assert avalanche["-degraded"].summary["calls_degraded"]["recommendations"] > 0
+
+
+def test_a_timeout_alone_only_halves_the_damage(avalanche):
+    """100 ms per page still holds more worker time than the workers have at the peak."""
+    unprotected = avalanche[""].summary
+    timeout = avalanche["-timeout"].summary
+    failfast = avalanche["-failfast"].summary
+    assert 0 < timeout["outcomes"]["rejected"] < 0.5 * unprotected["outcomes"]["rejected"]
+    assert unprotected["orders"] < timeout["orders"] < failfast["orders"]
