@@ -151,3 +151,36 @@ def test_a_timeout_alone_only_halves_the_damage(avalanche):
     failfast = avalanche["-failfast"].summary
     assert 0 < timeout["outcomes"]["rejected"] < 0.5 * unprotected["outcomes"]["rejected"]
     assert unprotected["orders"] < timeout["orders"] < failfast["orders"]
+
+
+# ------------------------------------------------------------------ live stream
+
+
+@pytest.fixture(scope="module")
+def stream():
+    """The stream's first window (600-900 s) meets the spike's peak; 1,000 s covers it."""
+    return {
+        arm: _run(name, "duration_s=1000").summary
+        for arm, name in (("sale", "qps-over-capacity-upgraded"), ("stream", "livestream-burst"))
+    }
+
+
+def test_the_stream_adds_gmv_at_a_higher_order_value(stream):
+    """Its audience spends 1.22x per order; the shop's AOV and GMV rise with it."""
+    sale, with_stream = stream["sale"], stream["stream"]
+    channels = with_stream["traffic_channels"]
+    live, base = channels["livestream"], channels["base"]
+    ratio = (live["gmv"] / live["orders"]) / (base["gmv"] / base["orders"])
+    assert 1.12 < ratio < 1.32
+    assert with_stream["aov"] > sale["aov"]
+    assert with_stream["gmv"] > 1.2 * sale["gmv"]
+
+
+def test_the_burst_overflows_the_fleet_that_carries_the_sale_alone(stream):
+    """Without the stream nothing is turned away; with it, its own viewers and the sale's are."""
+    sale, with_stream = stream["sale"], stream["stream"]
+    assert sale["outcomes"]["rejected"] == 0
+    assert with_stream["outcomes"]["rejected"] > 1000
+    base = with_stream["traffic_channels"]["base"]
+    assert base["orders"] < sale["orders"]  # the sale's own buyers crowded out
+    assert with_stream["traffic_channels"]["livestream"]["lost_gmv"] > 0
