@@ -9,6 +9,7 @@ only if the model stops showing the effect.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import simulator
@@ -184,3 +185,35 @@ def test_the_burst_overflows_the_fleet_that_carries_the_sale_alone(stream):
     base = with_stream["traffic_channels"]["base"]
     assert base["orders"] < sale["orders"]  # the sale's own buyers crowded out
     assert with_stream["traffic_channels"]["livestream"]["lost_gmv"] > 0
+
+
+# ------------------------------------------------------------------- sharding
+
+
+@pytest.fixture(scope="module")
+def sharding():
+    """The spike holds its peak from 660 s to 960 s; arrivals to 1,000 s cover it."""
+    return {
+        shards: _run(name, "duration_s=1000")
+        for shards, name in ((1, "db-sharding"), (4, "db-sharding-4"))
+    }
+
+
+def test_one_database_saturates_at_the_peak_and_four_shards_carry_it(sharding):
+    one, four = sharding[1], sharding[4]
+    assert _mean(one, "db_utilisation", 700, 960) > 0.95
+    assert one.summary["outcomes"]["rejected"] > 0.1 * one.summary["sessions"]
+    assert four.summary["outcomes"]["rejected"] == 0
+    assert four.summary["orders"] > 1.3 * one.summary["orders"]
+    assert _mean(four, "db_utilisation", 700, 960) < 0.5
+
+
+def test_the_hero_items_shard_runs_hotter_than_the_others(sharding):
+    """Orders are written by item: the hero item's 19% of orders all land on one shard."""
+    four = sharding[4]
+    busiest = _mean(four, "db_utilisation_busiest", 700, 960)
+    mean = _mean(four, "db_utilisation", 700, 960)
+    assert busiest > 1.2 * mean
+    stations = four.summary["stations"]
+    utilisation = sorted(stations[f"database.shard{i}.primary"]["utilisation"] for i in range(4))
+    assert utilisation[-1] > 1.2 * np.mean(utilisation[:-1])
