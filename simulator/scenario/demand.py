@@ -394,7 +394,8 @@ class Experience(_Model):
     Their browse-to-pay conversion falls by the same factor. The default loss, 2.7% per
     100 ms, is fitted to the seeds' two measurements (page load 3.2 s to 1.5 s cut bounce
     by 18% [002 §09], 2.3 s to 0.8 s cut it by 40% [002 §11]) at the seeds' 65%
-    landing-page bounce rate [002 §07]: they give 1.7% and 3.6% per 100 ms, and 2.7% is their geometric mean.
+    landing-page bounce rate [002 §07]: they give 1.7% and 3.6% per 100 ms, and 2.7%
+    is their geometric mean.
     The often-quoted "100 ms costs 7% of conversion" is steeper; set it here to use it.
     """
 
