@@ -38,6 +38,13 @@ def _failed_span(result, start: float, end: float) -> tuple[float, float, int] |
     return t[hit].min() - start, t[hit].max() + 1 - start, int(failed[inside].sum())
 
 
+def _success(result, start: float, end: float) -> float:
+    """The share of payment attempts that succeeded in [start, end)."""
+    ts = result.timeseries
+    window = ts[(ts["t_s"] >= start) & (ts["t_s"] < end)]
+    return float(window["payment_successes"].sum() / window["payment_attempts"].sum())
+
+
 def _mean(result, column: str, start: float, end: float) -> float:
     ts = result.timeseries
     window = ts[(ts["t_s"] >= start) & (ts["t_s"] < end)]
@@ -104,8 +111,11 @@ def test_the_untuned_payment_pool_is_the_bottleneck_of_the_peak_itself(stall):
     assert _mean(untuned, "outcome_payment_failed", *before_stalls) > 5 * max(
         _mean(tuned, "outcome_payment_failed", *before_stalls), 0.1
     )
-    assert untuned.summary["payment_success_rate"] < 0.85 < tuned.summary["payment_success_rate"]
-    assert untuned.summary["orders"] < 0.85 * tuned.summary["orders"]
+    peak = (660.0, 950.0)
+    assert _success(untuned, *peak) < 0.9 and _success(tuned, *peak) > 0.97
+    failed = [r.summary["outcomes"]["payment_failed"] for r in (tuned, untuned)]
+    assert failed[1] > 5 * failed[0]
+    assert untuned.summary["orders"] < 0.9 * tuned.summary["orders"]
 
 
 # ------------------------------------------------------------- service avalanche
@@ -113,9 +123,9 @@ def test_the_untuned_payment_pool_is_the_bottleneck_of_the_peak_itself(stall):
 
 @pytest.fixture(scope="module")
 def avalanche():
-    """Recommendations are slow from 720 s to 900 s; arrivals to 930 s cover it."""
+    """Recommendations are slow from 720 s to 900 s; arrivals to 800 s show what it does."""
     return {
-        variant: _run(f"service-avalanche{variant}", "duration_s=930")
+        variant: _run(f"service-avalanche{variant}", "duration_s=800")
         for variant in ("", "-timeout", "-failfast", "-degraded")
     }
 
@@ -123,8 +133,8 @@ def avalanche():
 def test_a_slow_non_core_service_takes_checkout_down_with_it(avalanche):
     """No protection: page workers wait on recommendations, so checkouts find no worker."""
     result = avalanche[""]
-    assert _mean(result, "gateway_utilisation", 730, 900) > 0.95
-    assert _mean(result, "outcome_ordered", 730, 900) < 0.6 * _mean(
+    assert _mean(result, "gateway_utilisation", 730, 800) > 0.95
+    assert _mean(result, "outcome_ordered", 730, 800) < 0.6 * _mean(
         result, "outcome_ordered", 660, 720
     )
     summary = result.summary
@@ -136,11 +146,16 @@ def test_a_slow_non_core_service_takes_checkout_down_with_it(avalanche):
 def test_fail_fast_and_degradation_each_stop_the_cascade(avalanche):
     """A breaker that opens, or skipping the call when busy: checkout is untouched."""
     unprotected = avalanche[""].summary
+    slow_page, slow_checkout = (
+        unprotected["page_latency_ms"]["p95"],
+        unprotected["checkout_latency_ms"]["p99"],
+    )
     for variant in ("-failfast", "-degraded"):
         summary = avalanche[variant].summary
         assert summary["outcomes"]["rejected"] == 0
         assert summary["orders"] > 1.3 * unprotected["orders"]
-        assert summary["page_latency_ms"]["p95"] < 0.05 * unprotected["page_latency_ms"]["p95"]
+        assert summary["page_latency_ms"]["p95"] < 0.25 * slow_page
+        assert summary["checkout_latency_ms"]["p99"] < 0.3 * slow_checkout
     assert avalanche["-failfast"].summary["breaker_opened"]["recommendations"] > 0
     assert avalanche["-degraded"].summary["calls_degraded"]["recommendations"] > 0
 
@@ -159,9 +174,9 @@ def test_a_timeout_alone_only_halves_the_damage(avalanche):
 
 @pytest.fixture(scope="module")
 def stream():
-    """The stream's first window (600-900 s) meets the spike's peak; 1,000 s covers it."""
+    """The stream's first window (600-900 s) meets the spike's peak; 900 s covers it."""
     return {
-        arm: _run(name, "duration_s=1000").summary
+        arm: _run(name, "duration_s=900").summary
         for arm, name in (("sale", "qps-over-capacity-upgraded"), ("stream", "livestream-burst"))
     }
 
@@ -192,27 +207,27 @@ def test_the_burst_overflows_the_fleet_that_carries_the_sale_alone(stream):
 
 @pytest.fixture(scope="module")
 def sharding():
-    """The spike holds its peak from 660 s to 960 s; arrivals to 1,000 s cover it."""
+    """The spike holds its peak from 660 s; arrivals to 800 s show it."""
     return {
-        shards: _run(name, "duration_s=1000")
+        shards: _run(name, "duration_s=800")
         for shards, name in ((1, "db-sharding"), (4, "db-sharding-4"))
     }
 
 
 def test_one_database_saturates_at_the_peak_and_four_shards_carry_it(sharding):
     one, four = sharding[1], sharding[4]
-    assert _mean(one, "db_utilisation", 700, 960) > 0.95
+    assert _mean(one, "db_utilisation", 700, 800) > 0.95
     assert one.summary["outcomes"]["rejected"] > 0.1 * one.summary["sessions"]
     assert four.summary["outcomes"]["rejected"] == 0
     assert four.summary["orders"] > 1.3 * one.summary["orders"]
-    assert _mean(four, "db_utilisation", 700, 960) < 0.5
+    assert _mean(four, "db_utilisation", 700, 800) < 0.5
 
 
 def test_the_hero_items_shard_runs_hotter_than_the_others(sharding):
     """Orders are written by item: the hero item's 19% of orders all land on one shard."""
     four = sharding[4]
-    busiest = _mean(four, "db_utilisation_busiest", 700, 960)
-    mean = _mean(four, "db_utilisation", 700, 960)
+    busiest = _mean(four, "db_utilisation_busiest", 700, 800)
+    mean = _mean(four, "db_utilisation", 700, 800)
     assert busiest > 1.2 * mean
     stations = four.summary["stations"]
     utilisation = sorted(stations[f"database.shard{i}.primary"]["utilisation"] for i in range(4))
