@@ -202,6 +202,39 @@ def test_the_burst_overflows_the_fleet_that_carries_the_sale_alone(stream):
     assert with_stream["traffic_channels"]["livestream"]["lost_gmv"] > 0
 
 
+# -------------------------------------------------------------- split stock
+
+
+@pytest.fixture(scope="module")
+def split():
+    """The whole 1,200 s sale: the hero item's stock runs short only near its end."""
+    return {
+        arm: _run(f"stock-split-warehouses{arm}").summary
+        for arm in ("", "-no-fallback", "-central")
+    }
+
+
+def test_one_warehouse_ships_most_parcels_across_regions_and_misses_next_day(split):
+    """East China serves everyone: South and Southwest parcels take the long transit."""
+    spread, central = split[""], split["-central"]
+    assert set(central["warehouse_orders"]) == {"east"}
+    assert central["next_day_delivery_rate"] < spread["next_day_delivery_rate"] - 0.2
+    assert central["delivery_time_h"]["p50"] > spread["delivery_time_h"]["p50"] + 4
+    assert spread["next_day_delivery_rate"] > 0.92  # the seeds' three warehouses' target
+
+
+def test_a_split_without_fallback_strands_stock_that_one_pool_would_sell(split):
+    """Regional demand strays from the split: fallback ships it across, or it is lost."""
+    spread, isolated, central = split[""], split["-no-fallback"], split["-central"]
+    # Southwest holds 21.2% of the units for 26.7% of the buyers.
+    assert isolated["shipped_from_other_region"] == 0
+    assert spread["shipped_from_other_region"] > 50
+    assert isolated["outcomes"]["sold_out"] > spread["outcomes"]["sold_out"] + 50
+    assert isolated["outcomes"]["sold_out"] > central["outcomes"]["sold_out"] + 50
+    assert isolated["lost_gmv"]["sold_out"] > spread["lost_gmv"]["sold_out"]
+    assert spread["orders"] == central["orders"]  # the fallback sells what one pool would
+
+
 # ------------------------------------------------------------------- sharding
 
 
