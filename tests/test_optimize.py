@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import simulator
 from simulator.experiment import SearchError, run_optimization, runner
+from simulator.experiment.racing import Evaluator
 from simulator.scenario.loader import extension, load_scenario
 from simulator.validation.theory import mmc_mean_wait
 from tests.conftest import SCENARIOS
@@ -239,3 +240,81 @@ def test_a_folder_holding_another_search_is_refused(tmp_path):
             out=tmp_path,
             progress=False,
         )
+
+
+class _TwoBlocks(Evaluator):
+    """Replications from a known model instead of the simulator.
+
+    On the search's replications every plan meets the 0.1 s wait limit; on the fresh
+    confirmation block only plans of at least ``holds_from`` servers do, as when a
+    search's best plans sat near a limit and were lucky.
+    """
+
+    holds_from = 7
+
+    def replicate(self, plans, n, confirmation=False):
+        for plan in plans:
+            servers = plan.values["database.pool_size"]
+            rows = plan.confirmed if confirmation else plan.rows
+            noise = np.random.default_rng(servers).normal(0, 0.005, size=n)
+            failing = confirmation and servers < self.holds_from
+            for r in range(len(rows), n):
+                wait = (0.2 if failing else 0.05) + noise[r]
+                rows.append({"stations.database.servers": servers, "wait": wait})
+            if not confirmation:
+                plan.n = max(plan.n, n)
+
+
+def _search_over(servers, holds_from):
+    import optuna
+
+    from simulator.experiment.optimization import confirm
+    from simulator.experiment.racing import Problem
+    from simulator.experiment.search import parse_constraint, parse_objective, parse_vary
+
+    problem = Problem(
+        (parse_vary("database.pool_size=4:8"),),
+        (parse_objective("stations.database.servers", False),),
+        (parse_constraint("wait<=0.1"),),
+    )
+    evaluator = _TwoBlocks(MMC, QUICK, problem, 1, 1, None, None)
+    evaluator.holds_from = holds_from
+    study = optuna.create_study()
+    for c in servers:
+        plan = evaluator.plan({"database.pool_size": c})
+        evaluator.replicate([plan], 4)
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"database.pool_size": c},
+                distributions={"database.pool_size": optuna.distributions.IntDistribution(4, 8)},
+                value=c,
+                user_attrs={"plan": plan.key},
+            )
+        )
+    return confirm(study, evaluator, count=3, n=12)
+
+
+def test_when_fresh_replications_reject_the_best_plans_the_next_are_confirmed():
+    """The 3 cheapest fail on the confirmation block: 7 and 8 are confirmed, 7 chosen."""
+    result = _search_over([8, 4, 6, 5, 7], holds_from=7)
+    assert result.feasible
+    assert result.chosen is not None and result.chosen.values == {"database.pool_size": 7}
+    assert [p.values["database.pool_size"] for p in result.plans] == [4, 5, 6, 7, 8]
+    assert [p.values["database.pool_size"] for p in result.rejected] == [4, 5, 6]
+    table = result.confirmation.set_index("database.pool_size")
+    assert not table.loc[[4, 5, 6], "meets every constraint"].any()
+    assert table.loc[[7, 8], "meets every constraint"].all()
+    # the bound is on the wait itself: above its mean, below the limit where it holds
+    assert (table["wait<=0.1: bound"] > table["wait<=0.1: value"]).all()
+    assert (table.loc[[7, 8], "wait<=0.1: bound"] <= 0.1).all()
+    answer = result.answer()
+    assert "failed on the fresh replications: database.pool_size=4;" in answer
+    assert "It meets every constraint" in answer
+
+
+def test_when_no_plan_holds_on_fresh_replications_the_least_violating_is_shown():
+    """Every plan confirmed, none holds: the answer says so and names the closest."""
+    result = _search_over([8, 4, 6, 5, 7], holds_from=99)
+    assert not result.feasible and len(result.plans) == 5
+    assert result.chosen is not None
+    assert result.answer().startswith("No plan met every constraint")

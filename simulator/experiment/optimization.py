@@ -38,10 +38,12 @@ class Optimization:
 
     Attributes:
         problem: the variables, objectives and constraints.
-        plans: the plans confirmed, best first.
+        plans: the plans confirmed, in the order confirmed (best of each batch first).
         confirmation: per confirmed plan, its figures over ``confirm_replications``
             replications and its paired difference from the chosen plan.
         chosen: the plan chosen (the least violating one when ``feasible`` is False).
+        rejected: confirmed plans that failed a constraint on the fresh replications,
+            although the search's own replications had them feasible.
         feasible: whether the chosen plan meets every constraint.
         trials: one row per trial (also ``trials.parquet``).
         replications_spent: replications run by this call (not read back from disk).
@@ -55,6 +57,7 @@ class Optimization:
     feasible: bool
     confirm_replications: int
     _evaluator: Any = field(repr=False)
+    rejected: list[Plan] = field(default_factory=list)
     base: Scenario | None = field(default=None, repr=False)
     source: Path | None = None
     overrides: list[str] = field(default_factory=list)
@@ -96,14 +99,20 @@ class Optimization:
             )
         else:
             lines.append(f"Chosen plan: {plan.label()}.")
+        if self.feasible and self.rejected:
+            lines.append(
+                f"Confirmed after {len(self.rejected)} plan(s) the search found feasible "
+                f"failed on the fresh replications: "
+                + "; ".join(p.label() for p in self.rejected)
+                + " (see the confirmation table)."
+            )
         lines.append(f"{objectives} (mean [95% CI] over {n} replications).")
         if self.problem.constraints:
             m = len(self.problem.constraints)
             level = 1 - ALPHA / m
             parts = [
-                f"{c}: {_fmt(left)}, upper bound {_fmt(upper + limit)} against {_fmt(limit)}"
-                if c.at_most
-                else f"{c}: {_fmt(left)}, lower bound {_fmt(limit - upper)} against {_fmt(limit)}"
+                f"{c}: {_fmt(left)}, {'upper' if c.at_most else 'lower'} bound "
+                f"{_fmt(_side_bound(c, upper, limit))} against {_fmt(limit)}"
                 for c, (_, _, upper), (left, limit) in zip(
                     self.problem.constraints, s.slack, s.sides, strict=True
                 )
@@ -174,6 +183,15 @@ class Optimization:
         return out
 
 
+def _side_bound(constraint: Any, slack_bound: float, limit: float) -> float:
+    """The one-sided confidence bound on a constraint's left side, from its slack's.
+
+    Upper for ``<=`` (the side must be at most the limit), lower for ``>=``; with a
+    limit that reads KPIs, against the limit's mean.
+    """
+    return limit + slack_bound if constraint.at_most else limit - slack_bound
+
+
 def _fmt(value: float) -> str:
     if not math.isfinite(value):
         return "n/a" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
@@ -186,7 +204,13 @@ def _fmt(value: float) -> str:
 
 
 def confirm(study: optuna.Study, evaluator: Evaluator, count: int, n: int) -> Optimization:
-    """Re-run the best few plans with n replications each and choose among them."""
+    """Re-run the best few plans with n replications each and choose among them.
+
+    When every plan of a batch fails on the fresh replications, the next few plans the
+    search found feasible are confirmed in turn (best first), until one passes or none
+    is left: a search whose best plans sat near a limit still ends with the cheapest plan
+    that holds, not with none.
+    """
     import optuna
 
     problem = evaluator.problem
@@ -195,14 +219,20 @@ def confirm(study: optuna.Study, evaluator: Evaluator, count: int, n: int) -> Op
     )
     plans = [evaluator.plans[key] for key in told]
     stats = {p.key: evaluator.stats(p) for p in plans}
-    feasible = [p for p in plans if stats[p.key].feasible]
-    if feasible:
-        candidates = _best_few(evaluator, feasible, stats, count)
-    else:  # the least violating ones: an infeasible search still shows how close it came
-        candidates = sorted(plans, key=lambda p: (stats[p.key].violation, p.key))[:count]
-    evaluator.replicate(candidates, n, confirmation=True)
-    confirmed = {p.key: evaluator.stats(p, n, confirmation=True) for p in candidates}
-    passing = [p for p in candidates if confirmed[p.key].feasible]
+    waiting = [p for p in plans if stats[p.key].feasible]
+    if not waiting:  # the least violating ones: an infeasible search still shows how close
+        waiting = sorted(plans, key=lambda p: (stats[p.key].violation, p.key))[:count]
+    candidates: list[Plan] = []
+    confirmed: dict[str, Stats] = {}
+    passing: list[Plan] = []
+    while waiting and not passing:
+        batch = _best_few(evaluator, waiting, stats, count)
+        keys = {p.key for p in batch}
+        waiting = [p for p in waiting if p.key not in keys]
+        evaluator.replicate(batch, n, confirmation=True)
+        confirmed |= {p.key: evaluator.stats(p, n, confirmation=True) for p in batch}
+        candidates += batch
+        passing = [p for p in batch if confirmed[p.key].feasible]
     if passing:
         chosen = _choose(evaluator, passing, confirmed)
     elif candidates:
@@ -217,6 +247,7 @@ def confirm(study: optuna.Study, evaluator: Evaluator, count: int, n: int) -> Op
         chosen=chosen,
         feasible=bool(passing),
         confirm_replications=n,
+        rejected=[p for p in candidates if not confirmed[p.key].feasible],
         _evaluator=evaluator,
     )
 
@@ -292,7 +323,7 @@ def _confirmation_table(
             row |= {
                 f"{constraint}: value": left,
                 f"{constraint}: limit": limit,
-                f"{constraint}: slack bound": upper,
+                f"{constraint}: bound": _side_bound(constraint, upper, limit),
             }
         row["meets every constraint"] = s.feasible
         row["share of runs meeting all"] = s.met_share
@@ -338,7 +369,11 @@ def trials_table(study: optuna.Study, problem: Problem) -> pd.DataFrame:
         sides = attrs.get("sides", [[math.nan, math.nan]] * m)
         bounds = attrs.get("bounds", [math.nan] * m)
         for c, (left, limit), bound in zip(problem.constraints, sides, bounds, strict=True):
-            row |= {f"{c}: value": left, f"{c}: limit": limit, f"{c}: slack bound": bound}
+            row |= {
+                f"{c}: value": left,
+                f"{c}: limit": limit,
+                f"{c}: bound": _side_bound(c, bound, limit),
+            }
         row["feasible"] = bool(attrs.get("feasible", False))
         row["error"] = attrs.get("error", "")
         if row["feasible"] and math.isfinite(values[0]):
