@@ -7,7 +7,9 @@ KPI's confidence interval comes from the spread of its replication values:
 * Student t for most KPIs (means, counts, rates, medians): exact when the replication
   values are normal and close to it otherwise, by the central limit theorem;
 * the bias-corrected and accelerated (BCa) bootstrap for tail quantiles (p95, p99, max),
-  whose replication values are skewed, so a symmetric t interval would mislead.
+  whose replication values are skewed, so a symmetric t interval would mislead;
+* either cut to the KPI's range (:func:`bounded_interval`): counts, durations and money
+  never below 0, ratios within [0, 1].
 
 A paired difference (B - A on the same replication streams, common random numbers) is a
 KPI of its own: one difference per replication, the same intervals.
@@ -29,12 +31,14 @@ import numpy as np
 from scipy import stats
 
 from simulator.measure.streams import Streams
+from simulator.results.registry import kpi as kpi_info
 
 __all__ = [
     "LEVEL",
     "Estimate",
     "aggregate",
     "bootstrap_interval",
+    "bounded_interval",
     "confidence_interval",
     "difference",
     "estimates",
@@ -150,6 +154,29 @@ def interval(kpi: str, values: Sequence[float], seed: int = 0) -> tuple[float, f
     return confidence_interval(values, LEVEL)
 
 
+def bounded_interval(
+    kpi: str, values: Sequence[float], seed: int = 0
+) -> tuple[float, float, float]:
+    """:func:`interval`, cut to the KPI's range (see :mod:`simulator.results.registry`).
+
+    A count, duration or amount of money is never below 0 and a ratio lies within
+    [0, 1], so neither can its mean: a Student t interval of skewed values may still
+    reach past the range ("110 [-195, 415] s"). The interval is intersected with the
+    range; the true mean lies in the range, so the intersection covers it exactly when
+    the whole interval does: the coverage is unchanged and nothing impossible is shown.
+    """
+    mean, low, high = interval(kpi, values, seed)
+    low, high = kpi_info(kpi).clip(low, high)
+    return mean, low, high
+
+
+def _difference_range(kpi: str) -> tuple[float, float]:
+    """The range of B - A of a KPI: +-(its width) when both ends are finite."""
+    info = kpi_info(kpi)
+    width = info.high - info.low
+    return (-width, width) if math.isfinite(width) else (-math.inf, math.inf)
+
+
 def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
     """Difference of means b - a with the unpaired (Welch) t interval."""
     va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
@@ -176,7 +203,7 @@ def _leaf(kpi: str, values: list[Any], seed: int) -> Any:
         low = high = None
         mean = float(np.mean(present))
         if len(present) >= 2:
-            mean, low, high = interval(kpi, present, seed)
+            mean, low, high = bounded_interval(kpi, present, seed)
         return {"mean": mean, "ci_low": low, "ci_high": high, "n": len(present), "values": values}
     if all(v == values[0] for v in values):
         return values[0]
@@ -306,6 +333,9 @@ def difference(kpi: str, a: Sequence[float], b: Sequence[float], seed: int) -> d
     xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
     diff, low, high = interval(kpi, [y - x for x, y in pairs], seed)
     _, unpaired_low, unpaired_high = welch_interval(xs, ys)
+    least, most = _difference_range(kpi)
+    low, high = max(low, least), min(high, most)
+    unpaired_low, unpaired_high = max(unpaired_low, least), min(unpaired_high, most)
     row |= {
         "difference": diff,
         "ci_low": low,

@@ -20,14 +20,15 @@ inside its limit a plan is) is a per-replication quantity with a confidence inte
 
 from __future__ import annotations
 
-import ast
 import difflib
 import math
-import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from simulator.scenario import expressions
+from simulator.scenario.expressions import Constraint, Expression, ExpressionError
 
 __all__ = [
     "Choice",
@@ -244,84 +245,6 @@ def _number(text: str, where: str, what: str) -> float:
 
 # --------------------------------------------------------------------------- expressions
 
-_OPS: dict[type, Callable[[float, float], float]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
-_QUOTED = re.compile(r"`([^`]+)`")
-
-
-@dataclass(frozen=True)
-class Expression:
-    """An arithmetic expression over KPI paths, evaluated on one run's flat KPIs."""
-
-    text: str
-    kpis: tuple[str, ...]
-    _evaluate: Callable[[Mapping[str, float]], float] = field(repr=False, compare=False)
-
-    def __call__(self, kpis: Mapping[str, float]) -> float:
-        """The value on one run's KPIs (NaN when a KPI it reads is missing or None)."""
-        try:
-            return float(self._evaluate(kpis))
-        except ZeroDivisionError:
-            return math.nan
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def parse_expression(text: str, where: str) -> Expression:
-    """An expression such as ``lost_gmv_total + 0.5 * profit_and_loss.fixed_total``.
-
-    Raises:
-        SearchError: naming ``where`` when it is not such an expression.
-    """
-    quoted: dict[str, str] = {}
-
-    def hide(match: re.Match[str]) -> str:
-        name = f"_kpi{len(quoted)}_"
-        quoted[name] = match.group(1)
-        return name
-
-    source = _QUOTED.sub(hide, text.strip())
-    try:
-        tree = ast.parse(source, mode="eval").body
-    except SyntaxError:
-        raise SearchError(f"{where}: {text!r} is not an expression over KPIs") from None
-    kpis: list[str] = []
-
-    def build(node: ast.AST) -> Callable[[Mapping[str, float]], float]:
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            value = float(node.value)
-            return lambda _: value
-        if isinstance(node, ast.Name | ast.Attribute):
-            path = _dotted(node)
-            path = quoted.get(path, path)
-            kpis.append(path)
-            return lambda row: row.get(path, math.nan)
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            op, left, right = _OPS[type(node.op)], build(node.left), build(node.right)
-            return lambda row: op(left(row), right(row))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-            inner, sign = build(node.operand), -1.0 if isinstance(node.op, ast.USub) else 1.0
-            return lambda row: sign * inner(row)
-        raise SearchError(
-            f"{where}: {text!r}: only numbers, KPI paths, + - * / and brackets are allowed"
-        )
-
-    evaluate = build(tree)
-    return Expression(text.strip(), tuple(dict.fromkeys(kpis)), evaluate)
-
-
-def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    raise SearchError(f"not a KPI path: {ast.unparse(node)}")
-
 
 @dataclass(frozen=True)
 class Objective:
@@ -345,57 +268,28 @@ def parse_objective(text: str, maximize: bool) -> Objective:
     return Objective(parse_expression(text, f"{option} {text!r}"), maximize)
 
 
-_COMPARISON = re.compile(r"(<=|>=|<|>|==)")
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """``LEFT <= RIGHT`` (or ``>=``) on KPI expressions, evaluated per replication."""
-
-    text: str
-    left: Expression
-    right: Expression
-    at_most: bool
-
-    @property
-    def kpis(self) -> tuple[str, ...]:
-        """The KPI paths both sides read."""
-        return tuple(dict.fromkeys([*self.left.kpis, *self.right.kpis]))
-
-    def slack(self, kpis: Mapping[str, float]) -> float:
-        """How far past its limit a run is: <= 0 when the run meets the constraint."""
-        left, right = self.left(kpis), self.right(kpis)
-        return left - right if self.at_most else right - left
-
-    def limit(self, kpis: Mapping[str, float]) -> float:
-        """The right-hand side on a run (the limit; it may read KPIs too)."""
-        return self.right(kpis)
-
-    def __str__(self) -> str:
-        return self.text
-
-
 def parse_constraint(text: str) -> Constraint:
     """``--subject-to 'LEFT<=RIGHT'`` as a constraint (``<`` counts as ``<=``).
 
     Raises:
         SearchError: naming the option when it is not one comparison of expressions.
     """
-    where = f"--subject-to {text!r}"
-    pieces = _COMPARISON.split(text)
-    if len(pieces) != 3:
-        raise SearchError(f"{where}: expected one comparison LEFT <= RIGHT or LEFT >= RIGHT")
-    left, op, right = (p.strip() for p in pieces)
-    if op == "==":
-        raise SearchError(f"{where}: an equality cannot be met by a noisy KPI; use <= or >=")
-    if not left or not right:
-        raise SearchError(f"{where}: both sides of {op} need an expression")
-    return Constraint(
-        text.strip(),
-        parse_expression(left, where),
-        parse_expression(right, where),
-        at_most=op in ("<=", "<"),
-    )
+    try:
+        return expressions.parse_constraint(text)
+    except ExpressionError as exc:
+        raise SearchError(str(exc)) from None
+
+
+def parse_expression(text: str, where: str) -> Expression:
+    """An expression over KPIs (see :mod:`simulator.scenario.expressions`).
+
+    Raises:
+        SearchError: naming ``where`` when it is not such an expression.
+    """
+    try:
+        return expressions.parse_expression(text, where)
+    except ExpressionError as exc:
+        raise SearchError(str(exc)) from None
 
 
 def check_kpis(

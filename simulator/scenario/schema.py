@@ -10,6 +10,7 @@ silently. ``campaign-sim schema`` prints this schema as JSON Schema for editors.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ from simulator.scenario.demand import (
     Traffic,
 )
 from simulator.scenario.distributions import WEEK_S, typical
+from simulator.scenario.expressions import ExpressionError, parse_constraint
 from simulator.scenario.logistics import CustomerService, Fulfilment, Warehouse
 from simulator.scenario.money import Costs, TrafficChannel, check_names
 from simulator.scenario.protections import (
@@ -88,6 +90,9 @@ MAX_ROWS = 1_000_000
 """Most rows the time series may have over ``duration_s`` (a row is kept per interval)."""
 MAX_STAFF = 1_000_000
 """Most people (pickers, agents) on duty in one place at the run's scale: each is tracked."""
+
+
+_KPI_PATH = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*")
 
 
 class Scenario(_Model):
@@ -183,6 +188,41 @@ class Scenario(_Model):
         description="The price list the run's capacity, staff, parcels and failures are "
         "billed at; every price defaults to 0.",
     )
+    answers: list[str] = Field(
+        default=[],
+        description="The KPIs that answer the scenario's question (dotted paths, as in "
+        "kpis.csv, e.g. payments_lost_to_outage): tables and reports show them first, "
+        "and a comparison states its verdict on each. Empty: net profit, orders, lost "
+        "GMV and checkout p99.",
+    )
+    slo: list[str] = Field(
+        default=[],
+        description="Service-level thresholds, each 'KPI <= LIMIT' or 'KPI >= LIMIT' over "
+        "KPI expressions (e.g. 'checkout_latency_ms.p99 <= 1000', 'lost_gmv_total <= "
+        "0.01 * gmv'). run and compare print a line per threshold, met or not, and exit "
+        "with status 1 when one is not met (replications: judged on the mean).",
+    )
+
+    @field_validator("answers")
+    @classmethod
+    def _answers_are_paths(cls, answers: list[str]) -> list[str]:
+        for i, path in enumerate(answers):
+            if not _KPI_PATH.fullmatch(path):
+                raise ValueError(
+                    f"[{i}]: {path!r} is not a KPI path (dotted names, as in kpis.csv, "
+                    f"e.g. checkout_latency_ms.p99)"
+                )
+        return answers
+
+    @field_validator("slo")
+    @classmethod
+    def _slo_are_comparisons(cls, slo: list[str]) -> list[str]:
+        for i, text in enumerate(slo):
+            try:
+                parse_constraint(text, f"[{i}] {text!r}")
+            except ExpressionError as exc:
+                raise ValueError(str(exc).replace("--subject-to", "")) from None
+        return slo
 
     @field_validator("channels")
     @classmethod

@@ -1,0 +1,197 @@
+"""The answer first: a scenario's answer KPIs, its service-level thresholds and verdicts.
+
+A scenario names the KPIs that answer its question (``answers:``) and may set
+service-level objectives (``slo:``, e.g. ``checkout_latency_ms.p99 <= 1000``). Every
+table and report opens with them:
+
+* each answer KPI with its value (a replicated run: mean [95% CI]);
+* one ✓/✗ line per threshold: a single run meets it when its value does; replications
+  when the mean does, with a warning when the confidence interval reaches past the
+  limit (another sale may not meet it). The command line exits with status 1 when one
+  fails, as load-testing tools do, so a CI pipeline can gate on a plan;
+* for a comparison, the verdict in words on each answer KPI: which side is better and
+  whether the paired interval says the difference is real.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.experiment.estimates import LEVEL, bounded_interval
+from simulator.results.registry import close_matches, kpi
+from simulator.scenario.expressions import Constraint, parse_constraint
+from simulator.scenario.schema import Scenario
+
+__all__ = [
+    "DEFAULT_ANSWERS",
+    "SloCheck",
+    "answer_kpis",
+    "check_slos",
+    "unknown_kpis",
+    "verdict",
+]
+
+DEFAULT_ANSWERS = ("net_profit", "orders", "lost_gmv_total", "checkout_latency_ms.p99")
+"""The answer KPIs of a scenario that names none: what every sale is judged on."""
+
+
+def answer_kpis(scenario: Scenario) -> list[str]:
+    """The KPIs that answer the scenario's question, its own or :data:`DEFAULT_ANSWERS`."""
+    return list(scenario.answers) or list(DEFAULT_ANSWERS)
+
+
+def slos(scenario: Scenario) -> list[Constraint]:
+    """The scenario's ``slo:`` lines, parsed (they were checked when it was loaded)."""
+    return [parse_constraint(text, f"slo[{i}]") for i, text in enumerate(scenario.slo)]
+
+
+def unknown_kpis(scenario: Scenario, known: Sequence[str]) -> list[str]:
+    """Problems with the KPIs ``answers:`` and ``slo:`` name, one line each (none: all fine).
+
+    Args:
+        scenario: the scenario as run.
+        known: the KPI paths its runs report (the flat summary's keys).
+    """
+    have = set(known)
+    named = [(f"answers[{i}]", [path]) for i, path in enumerate(scenario.answers)]
+    named += [(f"slo[{i}]", list(c.kpis)) for i, c in enumerate(slos(scenario))]
+    problems = []
+    for field, paths in named:
+        for path in paths:
+            if path not in have:
+                close = close_matches(path, list(known))
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                problems.append(f"{field}: the run reports no KPI {path!r}{hint}")
+    return problems
+
+
+@dataclass(frozen=True)
+class SloCheck:
+    """One threshold judged on a run or on replications.
+
+    Attributes:
+        text: the threshold as written.
+        path: the KPI its left side is, when it is one ("" for an expression).
+        value: its left side (the mean over replications).
+        low, high: the 95% confidence interval of that mean (None for a single run).
+        limit: its right side (the mean, when it reads KPIs too).
+        at_most: ``<=`` (else ``>=``).
+        n: runs judged.
+    """
+
+    text: str
+    path: str
+    value: float
+    low: float | None
+    high: float | None
+    limit: float
+    at_most: bool
+    n: int
+
+    @property
+    def passed(self) -> bool:
+        """The value (the mean over replications) is within the limit."""
+        if math.isnan(self.value):
+            return False
+        return self.value <= self.limit if self.at_most else self.value >= self.limit
+
+    @property
+    def uncertain(self) -> bool:
+        """The confidence interval reaches across the limit: another sale may differ."""
+        if self.low is None or self.high is None:
+            return False
+        return self.low <= self.limit <= self.high and self.low != self.high
+
+    def line(self) -> str:
+        """``✓ checkout_latency_ms.p99 <= 1000: 850.2 [700.1, 990.0]`` and a warning."""
+        info = kpi(self.path)
+        shown = info.format(self.value)
+        if self.low is not None and self.high is not None:
+            shown += f" [{info.format(self.low)}, {info.format(self.high)}]"
+        mark = "✓" if self.passed else "✗"
+        line = f"{mark} {self.text}: {shown}"
+        if math.isnan(self.value):
+            line += " (no value in this run)"
+        elif self.uncertain:
+            line += (
+                f" (the {LEVEL:.0%} interval reaches across the limit: "
+                f"{'met' if self.passed else 'missed'} on average over {self.n} runs, "
+                f"not in every sale)"
+            )
+        return line
+
+
+def check_slos(scenario: Scenario, runs: Sequence[Mapping[str, float]]) -> list[SloCheck]:
+    """Each ``slo:`` line judged on one run's or several replications' flat KPIs."""
+    checks = []
+    for c in slos(scenario):
+        lefts = np.array([c.left(r) for r in runs], dtype=float)
+        rights = np.array([c.right(r) for r in runs], dtype=float)
+        present = lefts[np.isfinite(lefts)]
+        value = float(present.mean()) if len(present) else math.nan
+        low = high = None
+        path = c.left.text if c.left.kpis == (c.left.text,) else ""
+        if len(present) >= 2:
+            _, low, high = bounded_interval(path, present.tolist())
+        limit = float(np.nanmean(rights)) if np.isfinite(rights).any() else math.nan
+        checks.append(SloCheck(c.text, path, value, low, high, limit, c.at_most, len(runs)))
+    return checks
+
+
+def verdict(path: str, row: Mapping[str, float], n: int) -> str:
+    """A comparison's answer on one KPI in words, from its row of the comparison table.
+
+    ``payments lost to channel outages: B 19.0 against A 391.6; B - A = -372.6
+    [-400.2, -345.0] (paired 95% CI over 10 replications): B is better, and the
+    difference is real.``
+    """
+    info = kpi(path)
+    a, b, diff = row["a_mean"], row["b_mean"], row["difference"]
+    low, high = row["ci_low"], row["ci_high"]
+    unit = f" {info.unit}" if info.unit in ("CNY", "ms", "s", "h") else ""
+    text = (
+        f"{info.label}: B {info.format(b)} against A {info.format(a)}{unit}; "
+        f"B - A = {info.format(diff)} [{info.format(low)}, {info.format(high)}] "
+        f"(paired {LEVEL:.0%} CI over {n} replications)"
+    )
+    if not all(math.isfinite(v) for v in (diff, low, high)):
+        return f"{text}: too few runs with a value to judge."
+    if low == high == 0 or diff == 0 and low == high:
+        return f"{text}: the same in every replication."
+    real = low > 0 or high < 0
+    better = info.is_better(diff)
+    side = "" if better is None else ("B is better" if better else "B is worse")
+    if real:
+        return f"{text}: {side + ', and ' if side else ''}the difference is real."
+    return (
+        f"{text}: the difference is not distinguishable from noise at {n} replications"
+        f"{' (B looks ' + ('better' if better else 'worse') + ')' if side else ''}."
+    )
+
+
+def answer_lines(
+    scenario: Scenario, kpis: Mapping[str, float], intervals: Mapping[str, tuple] | None = None
+) -> list[str]:
+    """The question and each answer KPI as a line: ``orders: 11,333 [11,200, 11,450]``.
+
+    Args:
+        scenario: the scenario as run.
+        kpis: KPI path -> value (a run's) or mean (replications').
+        intervals: KPI path -> (low, high), for replications.
+    """
+    question = scenario.description.strip().partition("\n")[0]
+    lines = [question]
+    for path in answer_kpis(scenario):
+        info = kpi(path)
+        value = kpis.get(path, math.nan)
+        text = info.format(value)
+        low, high = (intervals or {}).get(path, (None, None))
+        if low is not None and high is not None and math.isfinite(low):
+            text += f" [{info.format(low)}, {info.format(high)}]"
+        unit = f" {info.unit}" if info.unit in ("CNY", "ms", "s", "h") else ""
+        lines.append(f"  {info.label}: {text}{unit}")
+    return lines
