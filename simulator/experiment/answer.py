@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -142,7 +143,7 @@ def check_slos(scenario: Scenario, runs: Sequence[Mapping[str, float]]) -> list[
     return checks
 
 
-def verdict(path: str, row: Mapping[str, float], n: int) -> str:
+def verdict(path: str, row: Mapping[Any, Any], n: int) -> str:
     """A comparison's answer on one KPI in words, from its row of the comparison table.
 
     ``payments lost to channel outages: B 19.0 against A 391.6; B - A = -372.6
