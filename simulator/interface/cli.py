@@ -52,6 +52,7 @@ from simulator.present.kpis import (
 )
 from simulator.present.report import write_comparison_report, write_report, write_sweep_report
 from simulator.results import SimulationResult, simulate
+from simulator.scenario.file_schema import file_schema
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.presets import presets, resolve
 from simulator.scenario.schema import Scenario
@@ -630,13 +631,17 @@ def list_presets() -> None:
 
 @app.command()
 def schema() -> None:
-    """Print the scenario JSON Schema (for editor completion)."""
+    """Print the JSON Schema of scenario files as written (for editor completion and checks).
+
+    It accepts what the loader reads before validating: extends (a file or a preset's
+    name), fields a file inherits left out, and scale written as a fraction (1/10).
+    """
     sys.stdout.write(schema_json() + "\n")
 
 
 def schema_json() -> str:
-    """The scenario JSON Schema as text, as committed in scenarios/scenario.schema.json."""
-    return json.dumps(Scenario.model_json_schema(), indent=2)
+    """The JSON Schema of files as written, as committed in scenarios/scenario.schema.json."""
+    return json.dumps(file_schema(), indent=2)
 
 
 _QS = ("p50", "p95", "p99")

@@ -5,8 +5,9 @@ option and forgets the page. These two are read off the code instead, like a pri
 list printed from the till rather than copied onto a blackboard: the command-line
 reference from the Typer app of ``simulator/interface/cli.py`` (each command's help, arguments and
 options with their types, defaults and help text), and the scenario reference from the
-JSON Schema that ``campaign-sim schema`` prints (every field path, its type, default,
-constraints and description, with the choices of each enumeration and union).
+JSON Schema of a resolved scenario (every field path, its type, default, constraints and
+description, with the choices of each enumeration and union; ``campaign-sim schema``
+prints the looser form files are written in, :mod:`simulator.scenario.file_schema`).
 
 ``python -m simulator.interface.docgen`` rewrites ``docs/reference/cli.md`` and
 ``docs/reference/scenario.md``; ``--check`` only reports whether they are stale. A test
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
+from simulator.scenario.file_schema import resolved_schema
 
 __all__ = [
     "REFERENCE_DIR",
@@ -414,22 +417,21 @@ def scenario_reference(schema: Node | None = None) -> str:
     """The scenario-field reference as Markdown, read off the JSON Schema.
 
     Args:
-        schema: the JSON Schema (default: the one ``campaign-sim schema`` prints).
+        schema: the JSON Schema (default: the resolved scenario's, in which *required*
+            means a file that extends nothing must give the field).
 
     Returns:
         The page: one section per mapping of the scenario, each field with its path
         (``cache.levels[].ttl_s``), type and constraints, default and description.
     """
     if schema is None:
-        from simulator.interface.cli import schema_json
-
-        schema = json.loads(schema_json())
+        schema = resolved_schema()
     walker = _SchemaWalker(schema)
     walker.mapping(schema, "", "Top level", 0, schema.get("description", ""))
     walker.shared_sections()
     out = [
         _banner(
-            "the scenario schema in `simulator/scenario/` (as `campaign-sim schema` prints it)"
+            "the scenario schema in `simulator/scenario/` (the resolved scenario's JSON Schema)"
         ),
         "# Scenario file reference\n\n",
         "Every field a scenario file may set. How to read a path: `a.b` is key `b` inside "
