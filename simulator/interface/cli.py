@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,7 +55,7 @@ from simulator.present.report import write_comparison_report, write_report, writ
 from simulator.results import SimulationResult, simulate
 from simulator.scenario.file_schema import file_schema
 from simulator.scenario.loader import ScenarioError, load_scenario
-from simulator.scenario.presets import presets, resolve
+from simulator.scenario.presets import preset_dir, presets, resolve
 from simulator.scenario.schema import Scenario
 
 __all__ = ["app", "main"]
@@ -63,14 +64,16 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is printed as written: "campaign-sim[dask]" stays
     help="Simulate an e-commerce sale: traffic spike, cache, database, payment, fulfilment.",
 )
 # A log file or pipe does not wrap lines: give tables room there (a terminal sets its own).
-# Emoji codes are off: file names, paths and values are printed as written (a problem
-# at line 100 is "FILE:100:7", not a hundred-points emoji). Text that comes from users
-# or files is printed with markup off too (_say), so "[red]" in a name stays literal.
-_out = Console(width=None if sys.stdout.isatty() else 120, emoji=False)
-_err = Console(stderr=True, emoji=False)
+# Everything is printed as written: emoji codes are off (a problem at line 100 is
+# "FILE:100:7", not a hundred-points emoji) and so is markup, in plain strings and table
+# cells alike ("pip install 'campaign-sim[dask]'" keeps its "[dask]", and "[red]" in a
+# name stays literal). Styles are given as Text objects or _say's style, never as tags.
+_out = Console(width=None if sys.stdout.isatty() else 120, emoji=False, markup=False)
+_err = Console(stderr=True, emoji=False, markup=False)
 
 
 def _say(console: Console, text: str, style: str | None = None) -> None:
@@ -86,6 +89,31 @@ SetOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _version(value: bool) -> None:
+    if value:
+        _say(_out, f"campaign-sim {_package_version()}")
+        raise typer.Exit()
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("campaign-sim")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Simulate an e-commerce sale: traffic spike, cache, database, payment, fulfilment."""
 
 
 def _load(scenario: str, overrides: list[str] | None) -> Scenario:
@@ -595,7 +623,7 @@ def _theory_table(replications: int) -> None:
     with Progress(transient=True, console=_err) as bar:
         task = bar.add_task("validating", total=None)
         table = run_validation(
-            replications, progress=lambda text: bar.update(task, description=text)
+            replications, progress=lambda text: bar.update(task, description=escape(text))
         )
     level = table["ci_level"].iloc[0]
     out = Table(title=f"Model vs queueing theory ({replications} replications, CI {level:.2%})")
@@ -607,7 +635,7 @@ def _theory_table(replications: int) -> None:
             f"{row.theory:.4f}",
             f"{row.simulated:.4f}",
             f"[{row.ci_low:.4f}, {row.ci_high:.4f}]",
-            "pass" if row.passed else "[bold red]FAIL[/]",
+            "pass" if row.passed else Text("FAIL", style="bold red"),
         )
     _out.print(out)
     failed = int((~table["passed"]).sum())
@@ -621,11 +649,20 @@ def _theory_table(replications: int) -> None:
 
 @app.command("list")
 def list_presets() -> None:
-    """List the shipped presets and the question each answers."""
+    """List the shipped presets and the question each answers (exit 2 if none is found)."""
     # One block per preset rather than a table: names are what users type, so they are
     # never cut, and questions stay readable in a narrow terminal.
-    for name, path, question in presets():
-        _out.print(f"[bold]{escape(name)}[/bold]  [dim]{escape(str(path))}[/dim]")
+    found = presets()
+    if not found:
+        _say(
+            _err,
+            f"no presets in {preset_dir()}: this installation lacks the scenarios it ships "
+            "with; reinstall campaign-sim",
+            "bold red",
+        )
+        raise typer.Exit(2)
+    for name, path, question in found:
+        _out.print(Text.assemble((name, "bold"), "  ", (str(path), "dim")))
         _out.print(Padding(Text(question), (0, 0, 0, 2)))
 
 

@@ -226,7 +226,11 @@ def cli_reference(app: typer.Typer | None = None) -> str:
     ]
     if len(intro) > 1:
         out.append(_prose(intro[1]) + "\n\n")
-    out.append("Every command also takes `--help`. `python -m simulator` is the same command.\n\n")
+    out.append("Every command also takes `--help`. `python -m simulator` is the same command.")
+    for option in group.params:
+        if option.param_type_name == "option" and option.name != "help":
+            out.append(f" `campaign-sim {_option_names(option).strip('`')}`: {_help(option)}")
+    out.append("\n\n")
     out.append("| command | what it does |\n|---|---|\n")
     for name, command in commands.items():
         first = _prose(command.help or "").split("\n\n")[0]
@@ -439,8 +443,9 @@ def scenario_reference(schema: Node | None = None) -> str:
         "`cache.levels[0].ttl_s=30`); `a.<name>` is a key you choose. *required* means the "
         "field has no default and must be written (it may still accept `null`). Units are "
         "in the names (`_s`, `_ms`, `_h`, `_per_s`, `_cny`); rates and shares are fractions. "
-        "Unknown keys are errors. A file may start with `extends: other.yaml` and set only "
-        "what differs.\n",
+        "Unknown keys are errors. A file may start with `extends: other.yaml` (a path "
+        "relative to the file) or `extends: baseline` (a shipped preset's name) and set only "
+        "what differs; *required* fields are then inherited.\n",
         "\nSections: "
         + ", ".join(f"[{_prose(s.title)}](#{s.slug})" for s in walker.sections if s.level == 2)
         + ".\n",

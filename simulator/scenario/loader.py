@@ -5,6 +5,10 @@ each as ``FILE:LINE:COL: dotted.path[i].field: message``, and nothing is run unt
 file is right. To make that possible the loader remembers where every key and list
 item was written (which file, which line), through inheritance and overrides, and maps
 each schema error back to that place.
+
+A file may ``extends:`` another, named by its path relative to the file
+(``baseline.yaml``) or, for a shipped preset, by its name (``baseline``): the child is
+merged over its parent.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from ruamel.yaml.reader import ReaderError
 
 from simulator.scenario.curves import VALUE_COLUMNS, CurveError, read_curve_file
 from simulator.scenario.distributions import Distribution
+from simulator.scenario.presets import find as find_preset
+from simulator.scenario.presets import is_name
 from simulator.scenario.schema import Scenario
 
 __all__ = [
@@ -304,16 +310,19 @@ def _load_with_extends(path: Path, chain: tuple[Path, ...] = ()) -> _Document:
         return ScenarioError([Problem(where.source, where.line, where.column, "extends", message)])
 
     if not isinstance(parent, str):
-        raise problem(f"must be a file name (got {parent!r})")
+        raise problem(f"must be a file name or a preset's name (got {parent!r})")
     parent_path = path.parent / parent
     try:
         found = parent_path.is_file()
+        if not found and (preset := find_preset(parent)) is not None:
+            parent_path, found = preset, True  # a name, such as baseline: the shipped preset
         resolved = parent_path.resolve()
     except (OSError, RuntimeError, ValueError) as exc:  # a name too long, a symlink loop
         reason = getattr(exc, "strerror", None) or exc
         raise problem(f"cannot read {parent_path}: {reason}") from None
     if not found:
-        raise problem(f"no file {parent_path}")
+        named = f", and no preset named {parent!r} (campaign-sim list names them)"
+        raise problem(f"no file {parent_path}{named if is_name(parent) else ''}")
     if resolved in chain:
         cycle = " -> ".join(p.name for p in (*chain, resolved))
         raise problem(f"cycle: {cycle}")

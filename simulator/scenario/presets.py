@@ -1,20 +1,54 @@
-"""Shipped presets: the scenarios in ``scenarios/``, found by file or by name."""
+"""Shipped presets: the scenarios in ``scenarios/``, found by file or by name.
+
+The presets travel with the package. In a checkout (and an editable install) they are
+the ``scenarios/`` folder beside ``simulator/``; an installed wheel carries the same
+folder inside the package, as ``simulator/presets/`` (``pyproject.toml`` maps one onto
+the other), so ``campaign-sim list`` and ``campaign-sim run baseline`` work wherever
+the package is installed. A preset's name is its file name without ``.yaml``, also for
+the validation cases in subfolders (``mm1``).
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from simulator.scenario.loader import ScenarioError, load_scenario
+__all__ = ["find", "is_name", "preset_dir", "presets", "question", "resolve", "shown"]
 
-__all__ = ["preset_dir", "presets", "question", "resolve"]
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 def preset_dir() -> Path:
-    """The ``scenarios/`` folder: the working directory's, else the one beside the package."""
-    here = Path("scenarios")
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parents[2] / "scenarios"
+    """The presets' folder: inside the installed package, else the checkout's ``scenarios/``."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "presets"
+    if installed.is_dir():
+        return installed
+    return package.parent / "scenarios"
+
+
+def is_name(text: str) -> bool:
+    """Whether ``text`` reads as a preset's name (``baseline``) rather than a file path."""
+    return bool(_NAME.match(text)) and Path(text).suffix not in (".yaml", ".yml")
+
+
+def shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies inside it, as users type it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def find(name: str) -> Path | None:
+    """The preset called ``name``, in the presets' folder or a subfolder of it; None if none."""
+    if not is_name(name):
+        return None
+    root = preset_dir()
+    for candidate in (root / f"{name}.yaml", *sorted(root.glob(f"*/{name}.yaml"))):
+        if candidate.is_file():
+            return shown(candidate)
+    return None
 
 
 def resolve(name_or_path: str) -> Path:
@@ -22,11 +56,7 @@ def resolve(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.exists() or path.suffix in (".yaml", ".yml"):
         return path
-    root = preset_dir()
-    for candidate in (root / f"{name_or_path}.yaml", *root.glob(f"*/{name_or_path}.yaml")):
-        if candidate.exists():
-            return candidate
-    return path
+    return find(name_or_path) or path
 
 
 def question(description: str) -> str:
@@ -36,10 +66,13 @@ def question(description: str) -> str:
 
 def presets() -> list[tuple[str, Path, str]]:
     """``(name, path, question)`` of every preset: the sales first, then subfolders."""
+    # Imported here: the loader finds the presets that files extend by name in this module.
+    from simulator.scenario.loader import ScenarioError, load_scenario
+
     found = []
     root = preset_dir()
     paths = sorted(root.glob("*.yaml")) + sorted(root.glob("*/*.yaml"))
-    for path in paths:
+    for path in map(shown, paths):
         try:
             scenario = load_scenario(path)
         except ScenarioError as exc:
