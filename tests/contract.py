@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ISSUE_KEYS", "REQUIRED_KEYS", "contract_problems"]
+__all__ = ["ISSUE_KEYS", "PROVENANCE_KEYS", "REQUIRED_KEYS", "contract_problems"]
 
 REQUIRED_KEYS = (
     "sessions",
@@ -55,6 +55,9 @@ ISSUE_KEYS = (
 )
 """Keys the issues added to the contract (the ones ``.ci/run`` asks the shared checker for)."""
 
+PROVENANCE_KEYS = ("version", "command", "overrides", "seed", "scale", "scale_note", "scenario")
+"""Keys of ``provenance``: how the file was made (README, "Provenance")."""
+
 _FRACTIONS = ("conversion_rate", "cache_hit_ratio", "payment_success_rate", "on_time_delivery_rate")
 
 
@@ -78,6 +81,11 @@ def contract_problems(run_dir: Path, keys: Iterable[str] = ISSUE_KEYS) -> list[s
     for table in ("timeseries.parquet", "report.html"):
         if not (run_dir / table).exists():
             problems.append(f"no {table}")
+    problems += [
+        f"missing key provenance.{k}"
+        for k in PROVENANCE_KEYS
+        if "provenance" in summary and k not in summary["provenance"]
+    ]
     if any(p.startswith("missing key") for p in problems):
         return problems
     sessions = _mean(summary["sessions"])

@@ -20,6 +20,7 @@ import pandas as pd
 from simulator.experiment.estimates import difference
 from simulator.experiment.replications import Replications, replication_tasks
 from simulator.experiment.runner import ScenarioLike, Scheduler, collect, load
+from simulator.results.provenance import Invocation, experiment_provenance, write_provenance
 
 __all__ = ["Comparison", "compare", "run_comparison"]
 
@@ -31,6 +32,18 @@ class Comparison:
 
     a: Replications
     b: Replications
+    invocation: Invocation | None = None
+    """The command or call that ran the comparison."""
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Version, command, overrides, seed, replications and scale (``provenance.json``)."""
+        invocation = self.invocation or Invocation("unknown")
+        scenarios = [self.a.scenario, self.b.scenario]
+        replications = len(self.a.summaries)
+        return experiment_provenance(
+            invocation, scenarios, self.a.seed, replications, "each side (A and B)"
+        )
 
     @cached_property
     def _table(self) -> pd.DataFrame:
@@ -48,12 +61,13 @@ class Comparison:
         return self._table.copy()
 
     def write(self, out: Path) -> Path:
-        """Write ``comparison.csv`` / ``.parquet`` and each side's replications (A/, B/)."""
+        """Write ``comparison.csv`` / ``.parquet``, ``provenance.json`` and each side (A/, B/)."""
         out.mkdir(parents=True, exist_ok=True)
         for side, runs in (("A", self.a), ("B", self.b)):
             runs.write(out / side)
         self._table.to_csv(out / "comparison.csv")
         self._table.to_parquet(out / "comparison.parquet")
+        write_provenance(out, self.provenance)
         return out
 
 
@@ -68,6 +82,7 @@ def run_comparison(
     scheduler: Scheduler = None,
     out: str | Path | None = None,
     progress: bool | None = True,
+    invocation: Invocation | None = None,
 ) -> Comparison:
     """Run A and B with common random numbers: replication r of both uses the same keys.
 
@@ -81,7 +96,19 @@ def run_comparison(
         scheduler: a Dask scheduler, as :func:`run_replications`.
         out: output folder; A's replications go to ``out/A``, B's to ``out/B``.
         progress: show a progress bar, as :func:`run_replications`.
+        invocation: the command that asked for it, for the provenance (default: this
+            call).
     """
+    overrides = list(overrides)
+    if invocation is None:
+        invocation = Invocation.python(
+            "simulator.experiment.run_comparison",
+            a,
+            b,
+            replications,
+            overrides=overrides,
+            seed=seed,
+        )
     first, second = load(a, overrides), load(b, overrides)
     seed = first.seed if seed is None else seed
     folder = None if out is None else Path(out)
@@ -89,14 +116,14 @@ def run_comparison(
     todo = replication_tasks(first, seed, replications, "A/", keep)
     todo += replication_tasks(second, seed, replications, "B/", keep, start=replications)
     summaries = collect(todo, folder, workers, scheduler, progress)
-    sides = [
-        Replications(s, seed, part, None if folder is None else folder / side)
+    a_side, b_side = (
+        Replications(s, seed, part, None if folder is None else folder / side, invocation)
         for s, part, side in (
             (first, summaries[:replications], "A"),
             (second, summaries[replications:], "B"),
         )
-    ]
-    return Comparison(*sides)
+    )
+    return Comparison(a_side, b_side, invocation)
 
 
 def compare(

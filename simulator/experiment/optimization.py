@@ -21,6 +21,7 @@ import pandas as pd
 
 from simulator.experiment.estimates import LEVEL
 from simulator.experiment.racing import ALPHA, Evaluator, Plan, Problem, Stats
+from simulator.results.provenance import Invocation, experiment_provenance, write_provenance
 from simulator.scenario.schema import Scenario
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Optimization:
         trials: one row per trial (also ``trials.parquet``).
         replications_spent: replications run by this call (not read back from disk).
         importance: Optuna's parameter importances for the first objective.
+        invocation: the command or call that ran the search.
     """
 
     problem: Problem
@@ -66,6 +68,17 @@ class Optimization:
     trials: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     replications_spent: int = 0
     importance: dict[str, float] = field(default_factory=dict)
+    invocation: Invocation | None = None
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Version, command, overrides, seed, replications and scale (``provenance.json``)."""
+        if self.base is None:
+            raise ValueError("the search's scenario is not known")
+        invocation = self.invocation or Invocation("unknown")
+        return experiment_provenance(
+            invocation, [self.base], self.seed, self.confirm_replications, "each confirmed plan"
+        )
 
     @property
     def replications_total(self) -> int:
@@ -170,7 +183,11 @@ class Optimization:
         return plan_yaml(self, self.chosen, None if folder is None else Path(folder))
 
     def write(self, out: str | Path) -> Path:
-        """Write trials and confirmation (Parquet, CSV), ``best.yaml`` and ``answer.txt``."""
+        """Write trials, confirmation (Parquet, CSV), ``best.yaml``, ``answer.txt``, provenance.
+
+        ``provenance.json`` says which command made them; ``best.yaml`` ends with it as a
+        comment.
+        """
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         self.trials.to_parquet(out / "trials.parquet", index=False)
@@ -178,9 +195,17 @@ class Optimization:
         self.confirmation.to_parquet(out / "confirmation.parquet", index=False)
         self.confirmation.to_csv(out / "confirmation.csv", index=False)
         if self.chosen is not None:
-            (out / "best.yaml").write_text(self.best_yaml(out), encoding="utf-8")
+            made = f"# made by {self._made_by()}\n"  # last: the file opens with extends
+            (out / "best.yaml").write_text(self.best_yaml(out) + made, encoding="utf-8")
         (out / "answer.txt").write_text(self.answer() + "\n", encoding="utf-8")
+        if self.base is not None:
+            write_provenance(out, self.provenance)
         return out
+
+    def _made_by(self) -> str:
+        """``campaign-sim VERSION: COMMAND``, for a comment line."""
+        p = self.provenance
+        return f"campaign-sim {p['version']}: {p['command']}".replace("\n", " ")
 
 
 def _side_bound(constraint: Any, slack_bound: float, limit: float) -> float:

@@ -67,6 +67,7 @@ from simulator.experiment.search import (
     parse_objective,
     parse_vary,
 )
+from simulator.results.provenance import Invocation
 from simulator.scenario.loader import ScenarioError, field_type
 from simulator.scenario.schema import Scenario
 
@@ -229,6 +230,7 @@ def run_optimization(
     scheduler: Scheduler = None,
     out: str | Path | None = None,
     progress: bool | None = True,
+    invocation: Invocation | None = None,
 ) -> Optimization:
     """Search for the best plan that meets the constraints, then confirm it.
 
@@ -250,6 +252,8 @@ def run_optimization(
         out: the output folder (Optuna's journal and every replication); a later call
             with the same folder and problem resumes.
         progress: show a progress bar of trials with the incumbent's value.
+        invocation: the command that asked for it, for the provenance (default: this
+            call).
 
     Raises:
         SearchError: a bad variable, objective or constraint (an unknown KPI is found
@@ -260,6 +264,19 @@ def run_optimization(
     """
     import optuna
 
+    overrides = list(overrides)
+    if invocation is None:
+        invocation = Invocation.python(
+            "simulator.experiment.run_optimization",
+            scenario,
+            list(vary),
+            overrides=overrides,
+            minimize=minimize,
+            maximize=maximize,
+            subject_to=list(subject_to),
+            trials=trials,
+            seed=seed,
+        )
     problem = _problem(vary, minimize, maximize, subject_to)
     _check_budget(trials, replications, max_replications, confirm, confirm_replications)
     overrides = list(overrides)
@@ -314,6 +331,7 @@ def run_optimization(
     result.trials = trials_table(study, problem)
     result.replications_spent = evaluator.spent
     result.importance = importance(study, problem)
+    result.invocation = invocation
     return result
 
 

@@ -33,6 +33,7 @@ from simulator.experiment.runner import (
     workers_or_cores,
 )
 from simulator.results import SimulationResult, to_json
+from simulator.results.provenance import Invocation, stamp
 from simulator.scenario.loader import load_scenario
 from simulator.scenario.schema import Scenario
 
@@ -61,17 +62,22 @@ class Replications:
         seed: the seed; replication r draws from streams keyed by (seed, r).
         summaries: the replications' summaries, in replication order.
         folder: where each replication's files are (``replications/rNNNN``), or None.
+        invocation: the command or call that ran them, for the summary's provenance.
     """
 
     scenario: Scenario
     seed: int
     summaries: list[Summary] = field(repr=False)
     folder: Path | None = None
+    invocation: Invocation | None = None
 
     @cached_property
     def summary(self) -> Summary:
         """The replicated ``summary.json``: each KPI's mean, CI, n and values."""
-        return aggregate(self.summaries, self.seed)
+        aggregated = aggregate(self.summaries, self.seed)
+        if self.invocation is not None:
+            stamp(aggregated, self.invocation, self.scenario)
+        return aggregated
 
     def values(self) -> pd.DataFrame:
         """One row per replication, one column per numeric KPI (dotted path)."""
@@ -208,6 +214,7 @@ def run_replications(
     scheduler: Scheduler = None,
     out: str | Path | None = None,
     progress: bool | None = True,
+    invocation: Invocation | None = None,
 ) -> Replications:
     """Run independent replications of a scenario.
 
@@ -224,7 +231,19 @@ def run_replications(
         scheduler: a Dask scheduler address or ``distributed.Client``; replaces workers.
         out: folder for each replication's files; finished ones there are skipped.
         progress: show a progress bar (None: only on a terminal or in a notebook).
+        invocation: the command that asked for them, for the provenance (default:
+            this call).
     """
+    overrides = list(overrides)
+    if invocation is None:
+        invocation = Invocation.python(
+            "simulator.experiment.run_replications",
+            scenario,
+            replications,
+            overrides=overrides,
+            seed=seed,
+            warmup=warmup,
+        )
     loaded = load(scenario, overrides)
     seed = loaded.seed if seed is None else seed
     if warmup == "mser5":
@@ -234,7 +253,7 @@ def run_replications(
     folder = None if out is None else Path(out)
     todo = replication_tasks(loaded, seed, replications, "", folder is not None)
     summaries = collect(todo, folder, workers, scheduler, progress)
-    return Replications(loaded, seed, summaries, folder)
+    return Replications(loaded, seed, summaries, folder, invocation)
 
 
 def replicate(scenario: ScenarioLike, replications: int = 10, **options: Any) -> pd.DataFrame:

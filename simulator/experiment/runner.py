@@ -25,7 +25,8 @@ from typing import Any
 import pandas as pd
 
 from simulator.experiment.store import Store
-from simulator.results import simulate, to_json
+from simulator.model import run
+from simulator.results import summarise, to_json
 from simulator.scenario.loader import load_scenario
 from simulator.scenario.presets import resolve
 from simulator.scenario.schema import Scenario
@@ -96,8 +97,12 @@ class Record:
 
 
 def run_task(task: Task) -> Record:
-    """Run one replication (in whichever process the executor chose)."""
-    result = simulate(task.scenario, seed=task.seed, replication=task.replication)
+    """Run one replication (in whichever process the executor chose).
+
+    Its summary carries the run's own provenance; the command that asked for the
+    experiment is stamped on the experiment's outputs, not on each replication's.
+    """
+    result = summarise(run(task.scenario, task.seed, task.replication, False))
     summary = json.loads(to_json(result.summary))  # the form it has on disk
     if not task.keep_tables:
         return Record(task, summary)

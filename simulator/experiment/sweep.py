@@ -19,6 +19,7 @@ import pandas as pd
 from simulator.experiment.estimates import LEVEL
 from simulator.experiment.replications import Replications, replication_tasks
 from simulator.experiment.runner import ScenarioLike, Scheduler, Task, collect, load
+from simulator.results.provenance import Invocation, experiment_provenance, write_provenance
 from simulator.scenario.loader import ScenarioError
 from simulator.scenario.schema import Scenario
 
@@ -59,11 +60,22 @@ class Sweep:
         grid: swept field path -> values, in the order given.
         points: one dict per combination (path -> value), in run order.
         runs: the replications of each point.
+        invocation: the command or call that ran the sweep.
     """
 
     grid: dict[str, list[Any]]
     points: list[dict[str, Any]]
     runs: list[Replications] = field(repr=False)
+    invocation: Invocation | None = None
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Version, command, overrides, seed, replications and scale (``provenance.json``)."""
+        invocation = self.invocation or Invocation("unknown")
+        first = self.runs[0]
+        scenarios = [r.scenario for r in self.runs]
+        replications = len(first.summaries)
+        return experiment_provenance(invocation, scenarios, first.seed, replications, "each point")
 
     def _point_columns(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.points, columns=list(self.grid))
@@ -126,7 +138,7 @@ class Sweep:
         return fig
 
     def write(self, out: Path, kpi: str | None = "checkout_latency_ms.p99") -> Path:
-        """Write the ``results`` and ``summary`` tables and ``sweep.png``.
+        """Write the ``results`` and ``summary`` tables, ``sweep.png`` and ``provenance.json``.
 
         The tables are Parquet and CSV; ``sweep.png`` plots ``kpi`` (none when None).
         """
@@ -140,6 +152,7 @@ class Sweep:
             fig = self.plot(kpi)
             fig.savefig(out / "sweep.png", dpi=120)
             plt.close(fig)
+        write_provenance(out, self.provenance)
         return out
 
 
@@ -154,6 +167,7 @@ def run_sweep(
     scheduler: Scheduler = None,
     out: str | Path | None = None,
     progress: bool | None = True,
+    invocation: Invocation | None = None,
 ) -> Sweep:
     """Run every combination of the grid's values (full factorial), each replicated.
 
@@ -170,10 +184,22 @@ def run_sweep(
         scheduler: a Dask scheduler, as :func:`run_replications`.
         out: output folder; point i's replications go to ``out/points/pNNN``.
         progress: show a progress bar, as :func:`run_replications`.
+        invocation: the command that asked for it, for the provenance (default: this
+            call).
 
     Raises:
         ScenarioError: if a point is not a valid scenario (before anything runs).
     """
+    overrides = list(overrides)
+    if invocation is None:
+        invocation = Invocation.python(
+            "simulator.experiment.run_sweep",
+            scenario,
+            {p: list(v) for p, v in grid.items()},
+            replications,
+            overrides=overrides,
+            seed=seed,
+        )
     paths = list(grid)
     points = [dict(zip(paths, combo, strict=True)) for combo in itertools.product(*grid.values())]
     scenarios = [_load_point(scenario, list(overrides), point) for point in points]
@@ -187,10 +213,12 @@ def run_sweep(
         )
     summaries = collect(todo, folder, workers, scheduler, progress)
     runs = [
-        Replications(s, seed, summaries[i * replications : (i + 1) * replications])
+        Replications(
+            s, seed, summaries[i * replications : (i + 1) * replications], invocation=invocation
+        )
         for i, s in enumerate(scenarios)
     ]
-    return Sweep({p: list(v) for p, v in grid.items()}, points, runs)
+    return Sweep({p: list(v) for p, v in grid.items()}, points, runs, invocation)
 
 
 def _load_point(scenario: ScenarioLike, overrides: list[str], point: dict[str, Any]) -> Scenario:

@@ -38,6 +38,7 @@ from simulator.experiment import (
     run_sweep,
 )
 from simulator.experiment.estimates import BOOTSTRAP_MIN_N, table_estimate
+from simulator.interface.invocation import ArgvGroup, invocation
 from simulator.model import scale_notes
 from simulator.present.kpis import (
     HEADLINE,
@@ -61,6 +62,7 @@ from simulator.scenario.schema import Scenario
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    cls=ArgvGroup,  # records the command as typed, for the outputs' provenance
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -254,7 +256,7 @@ def run(
     started = time.perf_counter()
     if replications == 1 and warmup is None:
         try:
-            result = simulate(loaded, seed=seed)
+            result = simulate(loaded, seed=seed, invocation=invocation(set_))
             wall_s = time.perf_counter() - started
             result.write(folder)
             write_report(result, folder / "report.html")
@@ -281,6 +283,7 @@ def run(
             scheduler=scheduler,
             out=folder,
             progress=progress,
+            invocation=invocation(set_),
         )
     runs.write(folder)
     write_report(runs.result(), folder / "report.html")
@@ -335,6 +338,7 @@ def compare(
             scheduler=scheduler,
             out=folder,
             progress=progress,
+            invocation=invocation(set_),
         )
     comparison.write(folder)
     write_comparison_report(comparison, folder / "report.html")
@@ -413,6 +417,7 @@ def sweep(
             scheduler=scheduler,
             out=folder,
             progress=progress,
+            invocation=invocation(set_),
         )
     table = swept.table()
     chosen = table[table["kpi"] == kpi]
@@ -525,6 +530,7 @@ def optimize(
                 scheduler=scheduler,
                 out=folder,
                 progress=progress,
+                invocation=invocation(set_),
             )
     except SearchError as exc:
         _say(_err, str(exc))

@@ -8,9 +8,7 @@ scenario in, a :class:`~simulator.results.result.SimulationResult` out.
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +22,12 @@ from simulator.model import RunRecord, run, scale_notes
 from simulator.model.record import Level
 from simulator.results.aftersale import fulfilment_figures, logistics_table
 from simulator.results.money import money_figures
+from simulator.results.provenance import Invocation, run_provenance, stamp
 from simulator.results.result import SimulationResult
 from simulator.scenario.loader import load_scenario
 from simulator.scenario.schema import Scenario
 
 __all__ = ["simulate", "summarise"]
-
-_PACKAGES = ("campaign-sim", "simpy", "numpy", "pandas", "pydantic", "scipy", "pyarrow")
 
 
 def simulate(
@@ -38,6 +35,8 @@ def simulate(
     seed: int | None = None,
     replication: int = 0,
     keep_orders: bool = False,
+    *,
+    invocation: Invocation | None = None,
 ) -> SimulationResult:
     """Run one replication of a scenario.
 
@@ -46,24 +45,26 @@ def simulate(
         seed: the run's seed; defaults to the scenario's ``seed``.
         replication: replication index; streams are keyed by it.
         keep_orders: keep one row per paid order in the result's ``orders`` table.
+        invocation: the command that asked for the run, for its provenance (default:
+            this call, as ``Python API: simulator.simulate(...)``).
 
     Returns:
         The result, with ``.summary`` (dict) and ``.timeseries`` (DataFrame).
     """
+    if invocation is None:
+        invocation = Invocation.python(
+            "simulator.simulate",
+            scenario,
+            seed=seed,
+            replication=replication or None,
+            keep_orders=keep_orders or None,
+        )
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seed = scenario.seed if seed is None else seed
-    return summarise(run(scenario, seed, replication, keep_orders))
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    result = summarise(run(scenario, seed, replication, keep_orders))
+    stamp(result.summary, invocation, scenario)
+    return result
 
 
 def summarise(record: RunRecord) -> SimulationResult:
@@ -141,12 +142,7 @@ def summarise(record: RunRecord) -> SimulationResult:
             "last_delivery_at_s": record.last_delivery_s,
             "events": record.events,
         },
-        "provenance": {
-            "scenario": declared.model_dump(mode="json"),
-            "seed": record.seed,
-            "replication": record.replication,
-            "versions": _versions(),
-        },
+        "provenance": run_provenance(declared, record.seed, record.replication),
     }
     return SimulationResult(
         declared, summary, timeseries, record.sales.orders, logistics_table(record.logistics)
@@ -274,6 +270,10 @@ def _pool_wait_ms(record: RunRecord) -> dict[str, float | None]:
     return {"mean": ratio(waited.sum() * 1000, started.sum()), "worst_interval": worst * 1000}
 
 
+LATENCY_WINDOW_S = 60.0
+"""Longest trailing window of the ``checkout_pXX_ms_trailing`` columns."""
+
+
 def _timeseries(record: RunRecord) -> pd.DataFrame:
     scenario, sessions = record.scenario, record.sessions
     interval = scenario.timeseries_interval_s
@@ -287,6 +287,9 @@ def _timeseries(record: RunRecord) -> pd.DataFrame:
     quantiles = sessions.checkout_series.table(n)
     for j, q in enumerate(sessions.checkout_series.quantiles):
         columns[f"checkout_p{round(q * 100)}_ms"] = quantiles[:, j]
+    window = sessions.checkout_series.window_table(n, max(1, round(LATENCY_WINDOW_S / interval)))
+    for j, q in enumerate(sessions.checkout_series.quantiles):
+        columns[f"checkout_p{round(q * 100)}_ms_trailing"] = window[:, j]
     cache, database, gateway = record.cache, record.database, record.gateway
     hits, misses = cache.hits.padded(n), cache.misses.padded(n)
     columns["cache_hits"] = hits.astype(np.int64)
