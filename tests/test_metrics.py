@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,3 +81,35 @@ def test_interval_counter_and_quantiles():
         quantiles.add(t, x)
     table = quantiles.table(3)
     assert table[0, 0] == 2.0 and math.isnan(table[1, 0]) and table[2, 0] == 10.0
+
+
+@given(
+    st.lists(st.tuples(st.floats(0, 29.999), st.floats(1, 1000)), min_size=1, max_size=300),
+    st.integers(1, 8),
+)
+@settings(max_examples=150, deadline=None)
+def test_trailing_window_quantiles_match_a_brute_force(observations, window):
+    """Each row's quantile is over the shortest trailing window holding enough values."""
+    from simulator.measure.metrics import enough
+
+    observations.sort()
+    series = IntervalQuantiles(1.0, (0.5, 0.9))
+    for t, x in observations:
+        series.add(t, x)
+    table = series.window_table(30, window)
+    for i in range(30):
+        for k, q in enumerate((0.5, 0.9)):
+            expected = math.nan
+            for j in range(i, max(-1, i - window), -1):  # widen back one interval at a time
+                inside = [x for t, x in observations if j <= int(t) <= i]
+                if len(inside) >= enough(q):
+                    expected = float(np.quantile(inside, q))
+                    break
+            got = table[i, k]
+            assert (math.isnan(got) and math.isnan(expected)) or got == pytest.approx(expected)
+
+
+def test_enough_observations_for_a_quantile():
+    from simulator.measure.metrics import enough
+
+    assert [enough(q) for q in (0.5, 0.95, 0.99)] == [4, 40, 200]

@@ -245,16 +245,20 @@ class IntervalCounter:
 class IntervalQuantiles:
     """Quantiles of the observations in each interval (checkout latency per second).
 
-    Observations must arrive in time order, which a simulation guarantees; only the
-    current interval's values are held in memory.
+    Observations must arrive in time order, which a simulation guarantees. Besides each
+    interval's own quantiles (few observations at low traffic: a p99 of three checkouts
+    is their maximum), :meth:`window_table` gives each quantile over the shortest
+    trailing window that holds enough observations for it (:func:`enough`), up to
+    ``window_s``; it keeps one float per observation until the table is made.
     """
 
-    __slots__ = ("_inv", "_index", "_values", "quantiles", "rows")
+    __slots__ = ("_inv", "_index", "_values", "_kept", "quantiles", "rows")
 
     def __init__(self, interval_s: float, quantiles: tuple[float, ...] = (0.5, 0.95, 0.99)):
         self._inv = 1 / interval_s
         self._index = -1
         self._values: list[float] = []
+        self._kept: dict[int, np.ndarray] = {}
         self.quantiles = quantiles
         self.rows: dict[int, np.ndarray] = {}
 
@@ -268,7 +272,9 @@ class IntervalQuantiles:
 
     def _flush(self) -> None:
         if self._values:
-            self.rows[self._index] = np.quantile(self._values, self.quantiles)
+            values = np.array(self._values)
+            self.rows[self._index] = np.quantile(values, self.quantiles)
+            self._kept[self._index] = values
             self._values = []
 
     def table(self, length: int) -> np.ndarray:
@@ -279,3 +285,43 @@ class IntervalQuantiles:
             if i < length:
                 out[i] = row
         return out
+
+    def window_table(self, length: int, window_rows: int) -> np.ndarray:
+        """Each quantile over the shortest trailing window holding enough observations.
+
+        Row i's quantile q is taken over intervals j..i, with j the latest start that
+        gives at least :func:`enough` (q) observations; nan when ``window_rows``
+        intervals hold fewer (the figure would be noise, not a quantile).
+        """
+        self._flush()
+        out = np.full((length, len(self.quantiles)), np.nan)
+        counts = np.zeros(length, dtype=np.int64)
+        for i, values in self._kept.items():
+            if i < length:
+                counts[i] = len(values)
+        ends = np.cumsum(counts)  # observations in intervals 0..i
+        flat = np.concatenate([self._kept[i] for i in sorted(self._kept) if i < length] or [[]])
+        needs = [enough(q) for q in self.quantiles]
+        for i in range(length):
+            first = max(0, i - window_rows + 1)
+            before = ends[first - 1] if first else 0
+            if ends[i] == before:
+                continue
+            for k, (q, need) in enumerate(zip(self.quantiles, needs, strict=True)):
+                if ends[i] - before < need:
+                    continue
+                # the latest start j with ends[i] - ends[j - 1] >= need
+                start = int(np.searchsorted(ends, ends[i] - need, side="right"))
+                low = ends[start - 1] if start else 0
+                out[i, k] = np.quantile(flat[low : ends[i]], q)
+        return out
+
+
+def enough(q: float) -> int:
+    """Observations a q-quantile needs to be more than the sample's extreme: 2 / (1 - q).
+
+    With n observations the sample q-quantile sits about n(1 - q) from the top; twice
+    1 / (1 - q) keeps two observations above it (4 for the median, 40 for p95, 200 for
+    p99).
+    """
+    return max(2, math.ceil(2 / (1 - q) - 1e-9))

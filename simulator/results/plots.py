@@ -72,19 +72,45 @@ def plot_traffic(result: SimulationResult, ax: Axes | None = None) -> Axes:
 
 
 def plot_latency(result: SimulationResult, ax: Axes | None = None) -> Axes:
-    """Checkout latency quantiles per interval."""
+    """Checkout latency quantiles, each over a trailing window holding enough checkouts.
+
+    A quantile of the few checkouts of one second is noise (the p99 of three is their
+    maximum), so each line is drawn over the shortest trailing window, up to a minute,
+    that holds 2 / (1 - q) checkouts (4 for p50, 40 for p95, 200 for p99), and left out
+    where a minute holds fewer.
+    """
+    from simulator.measure.metrics import enough
+
     ts = result.timeseries
-    ax = _axes(ax, "Checkout latency", "ms")
+    ax = _axes(ax, "Checkout latency (trailing window of enough checkouts, at most 1 min)", "ms")
     for q in (50, 95, 99):
-        ax.plot(ts["t_s"] / 60, ts[f"checkout_p{q}_ms"], label=f"p{q}", linewidth=1)
+        column = f"checkout_p{q}_ms_trailing"
+        if column not in ts:  # a table written before the trailing columns existed
+            column = f"checkout_p{q}_ms"
+        values = ts[column]
+        need = enough(q / 100)
+        label = (
+            f"p{q} (>= {need} checkouts)"
+            if values.notna().any()
+            else (f"p{q}: no minute had {need} checkouts")
+        )
+        ax.plot(ts["t_s"] / 60, values, label=label, linewidth=1)
     return _finish(ax, result)
 
 
+MIN_ATTEMPTS = 10
+"""Fewest attempts behind a plotted ratio; below it the ratio is left out, not drawn as 0."""
+
+
 def _rolling_ratio(part: pd.Series, whole: pd.Series, window: int) -> Any:
-    """``sum(part) / sum(whole)`` over the last ``window`` rows (NaN where whole is 0)."""
+    """``sum(part) / sum(whole)`` over the last ``window`` rows.
+
+    NaN (a gap in the line) where the window holds fewer than :data:`MIN_ATTEMPTS`
+    attempts: no attempts is not a failure, and 1 of 2 is not a 50% success rate.
+    """
     done = part.rolling(window, min_periods=1).sum()
     tried = whole.rolling(window, min_periods=1).sum()
-    return (done / tried.where(tried > 0)).to_numpy()
+    return (done / tried.where(tried >= MIN_ATTEMPTS)).to_numpy()
 
 
 def _rows(result: SimulationResult, seconds: float) -> int:
@@ -95,7 +121,9 @@ def _rows(result: SimulationResult, seconds: float) -> int:
 def plot_cache(result: SimulationResult, ax: Axes | None = None, smooth_s: float = 10) -> Axes:
     """Cache hit ratio over the last ``smooth_s`` (left) and database queries/s (right)."""
     ts = result.timeseries
-    ax = _axes(ax, "Cache hit ratio and database load", "hit ratio")
+    ax = _axes(
+        ax, f"Cache hit ratio (gaps: under {MIN_ATTEMPTS} lookups) and database load", "hit ratio"
+    )
     minutes = ts["t_s"] / 60
     lookups = ts["cache_hits"] + ts["cache_misses"]
     ratio = _rolling_ratio(ts["cache_hits"], lookups, _rows(result, smooth_s))
@@ -115,7 +143,9 @@ def plot_cache(result: SimulationResult, ax: Axes | None = None, smooth_s: float
 def plot_payments(result: SimulationResult, ax: Axes | None = None, smooth_s: float = 60) -> Axes:
     """Payment success rate over the last ``smooth_s``, overall and per channel."""
     ts = result.timeseries
-    ax = _axes(ax, "Payment success by channel", "success rate")
+    ax = _axes(
+        ax, f"Payment success by channel (gaps: under {MIN_ATTEMPTS} attempts)", "success rate"
+    )
     minutes = ts["t_s"] / 60
     prefix, window = "payment_attempts_", _rows(result, smooth_s)
     for name in [c.removeprefix(prefix) for c in ts.columns if c.startswith(prefix)]:

@@ -56,17 +56,17 @@ class SimulationResult:
 
         return plot_latency(self, ax)
 
-    def plot_cache(self, ax: Axes | None = None) -> Axes:
-        """Cache hit ratio and database queries per second, faults shaded."""
+    def plot_cache(self, ax: Axes | None = None, smooth_s: float = 10) -> Axes:
+        """Cache hit ratio over ``smooth_s`` and database queries per second, faults shaded."""
         from simulator.results.plots import plot_cache
 
-        return plot_cache(self, ax)
+        return plot_cache(self, ax, smooth_s)
 
-    def plot_payments(self, ax: Axes | None = None) -> Axes:
-        """Payment success rate, overall and per channel, faults shaded."""
+    def plot_payments(self, ax: Axes | None = None, smooth_s: float = 60) -> Axes:
+        """Payment success rate over ``smooth_s``, overall and per channel, faults shaded."""
         from simulator.results.plots import plot_payments
 
-        return plot_payments(self, ax)
+        return plot_payments(self, ax, smooth_s)
 
     def plot_logistics(self, ax: Axes | None = None) -> Axes:
         """Warehouse backlogs, deliveries and tracking lag per hour."""
