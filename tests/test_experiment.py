@@ -207,8 +207,8 @@ def test_a_sweep_of_single_runs_reports_a_kpi_only_some_points_have(tmp_path):
     assert not re.search(r"\d%", result.stdout.replace("95% CI", ""))
     report = (out / "report.html").read_text()
     rows = re.findall(
-        r"<tr><td class='num'>(\d+)</td><td class='num'>([^<]+)</td>"
-        r"<td class='num'>([^<]+)</td>",
+        r'<tr><td class="num">(\d+)</td><td class="num">([^<]+)</td>'
+        r'<td class="num">([^<]+)</td>',
         report,
     )
     assert [(point, rate) for point, rate, _ in rows] == [("0", "2"), ("1", "1000")]

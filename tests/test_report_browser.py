@@ -1,4 +1,4 @@
-"""The HTML report in a real headless Chromium: title, KPI rows, plots, no console errors.
+"""The HTML reports in a real headless Chromium: title, KPIs, provenance, plots, no errors.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``); Playwright drives it through
 its executable path, so no browser is downloaded. Without Chromium the test is skipped
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
+from importlib import metadata
 
 import pytest
 from typer.testing import CliRunner
@@ -64,6 +66,15 @@ def _open(browser, path):
     return page, errors
 
 
+def _provenance(page, args):
+    """The report's provenance, label -> text; it names the version and the command."""
+    labels = page.locator("#provenance dt").all_inner_texts()
+    made = dict(zip(labels, page.locator("#provenance dd").all_inner_texts(), strict=True))
+    assert made["made by"] == f"campaign-sim {metadata.version('campaign-sim')}"
+    assert made["command"] == shlex.join(["campaign-sim", *args])
+    return made
+
+
 def _plots_drawn(page, count):
     figures = page.locator("figure svg").all()
     assert len(figures) == count
@@ -79,10 +90,13 @@ def test_report_opens_in_chromium_with_kpis_and_plots(browser, tmp_path):
     """
     out = tmp_path / "run"
     spike = SCENARIOS / "sale-start-spike.yaml"
-    result = CliRunner().invoke(app, ["run", str(spike), "--out", str(out)])
+    args = ["run", str(spike), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     page, errors = _open(browser, out / "report.html")
     assert "sale-start-spike" in page.title()
+    made = _provenance(page, args)
+    assert (made["overrides"], made["scale"]) == ("none", "1")  # full size: no note
     kpis = page.locator("#kpis tr td:first-child").all_inner_texts()
     for name in ("Sessions", "GMV (CNY)", "Checkout latency p99 (ms)", "Cache hit ratio"):
         assert name in kpis
@@ -102,6 +116,8 @@ def test_money_report_shows_the_profit_bridge_and_the_channels(browser, tmp_path
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     page, errors = _open(browser, out / "report.html")
+    made = _provenance(page, args)
+    assert made["scale"] == "1/1000: money at full size; counts simulated"
     kpis = page.locator("#kpis tr td:first-child").all_inner_texts()
     assert "Net profit (CNY)" in kpis and "marketing spend (CNY)" in kpis  # a part of it
     bridge = page.locator("#profit-bridge svg")
@@ -117,13 +133,12 @@ def test_money_report_shows_the_profit_bridge_and_the_channels(browser, tmp_path
 def test_replicated_report_shows_intervals(browser, tmp_path):
     """`run -r 3`: every KPI is a mean with its [low, high] interval, and plots are drawn."""
     out = tmp_path / "reps"
-    result = CliRunner().invoke(
-        app,
-        ["run", "sale-start-spike", "--set", "scale=1/100", "-r", "3", "--out", str(out)],
-    )
+    args = ["run", "sale-start-spike", "--set", "scale=1/100", "-r", "3", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     page, errors = _open(browser, out / "report.html")
     assert "3 replications" in page.locator("body").inner_text()
+    assert _provenance(page, args)["replications"] == "3 (numbers 0-2)"
     rows = dict(
         zip(
             page.locator("#kpis tr td:first-child").all_inner_texts(),
@@ -141,16 +156,17 @@ def test_compare_report_shows_both_sides_and_the_differences(browser, tmp_path):
     """`compare`: both questions (escaped), B - A with its CI per KPI, paired plots."""
     out = tmp_path / "cmp"
     mark = "<b>not bold</b> & more"
-    result = CliRunner().invoke(
-        app,
-        [
-            *("compare", "payment-channel-no-failover", "payment-channel-failover"),
-            *("--set", "scale=1/100", "--set", f"description=Which is better? {mark}"),
-            *("-r", "3", "--workers", "1", "--no-progress", "--out", str(out)),
-        ],
-    )
+    args = [
+        *("compare", "payment-channel-no-failover", "payment-channel-failover"),
+        *("--set", "scale=1/100", "--set", f"description=Which is better? {mark}"),
+        *("-r", "3", "--workers", "1", "--no-progress", "--out", str(out)),
+    ]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     page, errors = _open(browser, out / "report.html")
+    made = _provenance(page, args)  # the markup in the command shows as typed
+    assert made["overrides"] == f"scale=1/100, description=Which is better? {mark}"
+    assert made["replications"] == "3 of each side (A and B)"
     assert "payment-channel-no-failover vs payment-channel-failover" in page.title()
     sides = page.locator(".sides > div").all_inner_texts()
     assert len(sides) == 2 and all(mark in side for side in sides)
@@ -175,17 +191,16 @@ def test_compare_report_shows_both_sides_and_the_differences(browser, tmp_path):
 def test_sweep_report_shows_each_point_and_the_kpis_against_the_grid(browser, tmp_path):
     """`sweep`: one row per grid point with its KPIs' intervals, a plot per KPI."""
     out = tmp_path / "sweep"
-    result = CliRunner().invoke(
-        app,
-        [
-            *("sweep", "sale-start-spike", "--set", "scale=1/100"),
-            *("--grid", "payment.channels[0].timeout_ms=500,3000", "--kpi", "conversion_rate"),
-            *("-r", "2", "--workers", "1", "--no-progress", "--out", str(out)),
-        ],
-    )
+    args = [
+        *("sweep", "sale-start-spike", "--set", "scale=1/100"),
+        *("--grid", "payment.channels[0].timeout_ms=500,3000", "--kpi", "conversion_rate"),
+        *("-r", "2", "--workers", "1", "--no-progress", "--out", str(out)),
+    ]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     page, errors = _open(browser, out / "report.html")
     assert "sweep of sale-start-spike" in page.title()
+    assert _provenance(page, args)["replications"] == "2 of each point"
     assert "2 points" in page.locator("body").inner_text()
     header = page.locator("#points th").all_inner_texts()
     assert header[:4] == [
@@ -204,20 +219,19 @@ def test_sweep_report_shows_each_point_and_the_kpis_against_the_grid(browser, tm
 def test_optimization_report_opens_with_the_answer_and_marks_the_chosen_plan(browser, tmp_path):
     """`optimize`: the answer first, the confirmation table, history and landscape plots."""
     out = tmp_path / "optimize"
-    result = CliRunner().invoke(
-        app,
-        [
-            *("optimize", str(SCENARIOS / "validation" / "mmc.yaml")),
-            *("--set", "duration_s=600", "--set", "warmup_s=100"),
-            *("--vary", "database.pool_size=5:8", "--minimize", "stations.database.servers"),
-            *("--subject-to", "stations.database.wait_mean_s<=0.1", "--trials", "4"),
-            *("--confirm", "2", "--confirm-replications", "12"),
-            *("--workers", "1", "--no-progress", "--out", str(out)),
-        ],
-    )
+    args = [
+        *("optimize", str(SCENARIOS / "validation" / "mmc.yaml")),
+        *("--set", "duration_s=600", "--set", "warmup_s=100"),
+        *("--vary", "database.pool_size=5:8", "--minimize", "stations.database.servers"),
+        *("--subject-to", "stations.database.wait_mean_s<=0.1", "--trials", "4"),
+        *("--confirm", "2", "--confirm-replications", "12"),
+        *("--workers", "1", "--no-progress", "--out", str(out)),
+    ]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     page, errors = _open(browser, out / "report.html")
     assert "optimisation of mmc" in page.title()
+    assert _provenance(page, args)["replications"] == "12 of each confirmed plan"
     headings = page.locator("h2").all_inner_texts()
     assert headings[0] == "The answer"  # the answer comes first
     answer = page.locator("#answer").inner_text()

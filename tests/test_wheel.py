@@ -97,6 +97,8 @@ def test_a_preset_runs_by_name_from_the_wheel(installed):
     assert ran.returncode == 0, ran.stderr
     assert (installed.work / "out" / "summary.json").is_file()
     assert "sessions simulated" in ran.stdout
+    # the report's templates ship in the package too
+    assert '<dl id="provenance"' in (installed.work / "out" / "report.html").read_text()
 
 
 def test_a_file_extends_a_preset_by_name_from_the_wheel(installed):

@@ -4,12 +4,12 @@ Sections: the question and the answer in words; the confirmation table (the best
 plans re-run, with paired differences from the chosen one); the search's history (each
 trial's objective with its interval, feasible or not, and the best so far); the front
 (two objectives) or the objective against each variable (one), with the chosen plan
-marked; Optuna's parameter importances; every trial. Self-contained like the run report.
+marked; Optuna's parameter importances; every trial. Self-contained like the run report,
+and laid out by ``templates/optimization.html.j2`` (its ``answer`` block holds the answer).
 """
 
 from __future__ import annotations
 
-import html
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from simulator.present.report import _page, _question, _svg  # sets the Agg backend
+from simulator.present.pages import render, svg  # sets the Agg backend
+from simulator.present.report import _question
+from simulator.results.provenance import describe
 
 if TYPE_CHECKING:
     from simulator.experiment.optimization import Optimization
@@ -124,13 +126,12 @@ def _importance(result: Optimization) -> Any | None:
     return fig
 
 
-def _table(frame: pd.DataFrame, table_id: str) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = []
-    for record in frame.to_dict("records"):
-        cells = "".join(f"<td class='num'>{html.escape(_cell(v))}</td>" for v in record.values())
-        rows.append(f"<tr>{cells}</tr>")
-    return f"<div class='wide'><table id='{table_id}'><tr>{head}</tr>{''.join(rows)}</table></div>"
+def _table(frame: pd.DataFrame) -> dict[str, Any]:
+    """A frame as a header and rows of text cells."""
+    return {
+        "header": [str(c) for c in frame.columns],
+        "rows": [[_cell(v) for v in record.values()] for record in frame.to_dict("records")],
+    }
 
 
 def _cell(value: Any) -> str:
@@ -150,44 +151,29 @@ def render_optimization(result: Optimization) -> str:
     assert result.base is not None
     scenario = result.base
     problem = result.problem
-    answer = "".join(f"<p>{html.escape(line)}</p>" for line in result.answer().splitlines())
     figures = [_history(result), *_landscape(result)]
     importance = _importance(result)
     if importance is not None:
         figures.append(importance)
-    svgs = "".join(f"<figure>{_svg(fig)}</figure>" for fig in figures)
-    variables = "".join(f"<li>{html.escape(str(v))}</li>" for v in problem.variables)
-    constraints = "".join(f"<li>{html.escape(str(c))}</li>" for c in problem.constraints)
-    sampler = "TPE" if len(problem.objectives) == 1 else "NSGA-II"
     trials = result.trials
-    return _page(
-        f"optimisation of {scenario.name} — campaign-sim report",
-        f"""<h1>Optimisation of {html.escape(scenario.name)}</h1>
-{_question(scenario)}
-<h2>The answer</h2>
-<div id="answer">{answer}</div>
-<h2>Confirmation: the best plans re-run with {result.confirm_replications} replications</h2>
-{_table(result.confirmation, "confirmation")}
-<h2>The problem</h2>
-<p>{html.escape("; ".join(str(o) for o in problem.objectives))}, varying</p>
-<ul>{variables}</ul>
-<p>subject to</p><ul>{constraints or "<li>nothing</li>"}</ul>
-<h2>How it was searched</h2>
-<p>Optuna's {sampler} sampler proposed {len(trials)} trials ({trials["plan"].nunique()}
-distinct plans), each seeded from (seed {result.seed}, trial number). Every plan ran
-replications 0, 1, 2, ... on the same stream keys (common random numbers), starting with
-a few and doubling them while it was undecided: a constraint's interval straddling its
-limit, or the objective's paired interval against the best plan so far straddling zero
-(racing). A constraint counts as met when its one-sided upper confidence bound, at level
-95% divided among the constraints (Bonferroni), is within its limit. The confirmation
-re-ran the best plans on a block of replications of its own (shared by them, apart from
-the search's), so the luck that made them look good in the search does not carry over
-into the answer. This call ran
-{result.replications_spent} replications; {result.replications_total} stand behind the
-answer.</p>
-<div class="figures">{svgs}</div>
-<h2>Every trial</h2>
-<details><summary>{len(trials)} trials</summary>{_table(trials, "trials")}</details>""",
+    return render(
+        "optimization.html.j2",
+        title=f"optimisation of {scenario.name} — campaign-sim report",
+        provenance=describe(result.provenance),
+        name=scenario.name,
+        question=_question(scenario),
+        answer=result.answer().splitlines(),
+        confirm_replications=result.confirm_replications,
+        confirmation=_table(result.confirmation),
+        objectives="; ".join(str(o) for o in problem.objectives),
+        variables=[str(v) for v in problem.variables],
+        constraints=[str(c) for c in problem.constraints],
+        sampler="TPE" if len(problem.objectives) == 1 else "NSGA-II",
+        trials={"count": len(trials), "plans": trials["plan"].nunique(), **_table(trials)},
+        seed=result.seed,
+        replications_spent=result.replications_spent,
+        replications_total=result.replications_total,
+        figures=[svg(fig) for fig in figures],
     )
 
 
