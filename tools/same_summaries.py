@@ -11,6 +11,8 @@ the code before the change and again with the code after, then compare the files
 --seed 1 --out DIR/PRESET``), two presets at a time. ``diff`` prints one line per preset
 and exits 1 if any summary differs or is missing; it also compares the per-interval and
 per-hour tables as DataFrames (Parquet files carry library metadata, so not bytes).
+``provenance.command`` names each run's own ``--out`` folder (and the checkout's preset
+path), so it is left out of the comparison; every other byte counts.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def diff(before: Path, after: Path, added: bool = False) -> int:
             changed = _changed(json.loads(a.read_text()), json.loads(b.read_text()), "")
             verdict = "same figures, keys added" if not changed else f"DIFFERENT: {changed}"
             bad += bool(changed)
-        elif a.read_bytes() == b.read_bytes():
+        elif _but_command(a) == _but_command(b):
             verdict = f"identical ({a.stat().st_size:,} bytes)"
             for table in _different_tables(before / name, after / name):
                 verdict, bad = f"summary identical, {table} DIFFERENT", bad + 1
@@ -81,6 +83,13 @@ def diff(before: Path, after: Path, added: bool = False) -> int:
         print(f"{name:50} {verdict}")
     print(f"{len(presets()) - bad} of {len(presets())} summaries byte-identical")
     return bad
+
+
+def _but_command(path: Path) -> bytes:
+    """A summary's bytes with ``provenance.command`` (the run's own folder) left out."""
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary.get("provenance", {}).pop("command", None)
+    return json.dumps(summary, indent=2).encode()
 
 
 def _changed(a: object, b: object, where: str) -> str | None:
@@ -93,7 +102,7 @@ def _changed(a: object, b: object, where: str) -> str | None:
             if changed:
                 return changed
         return None
-    if where.startswith("provenance.versions"):
+    if where.startswith(("provenance.versions", "provenance.command")):
         return None
     return None if a == b else f"{where.rstrip('.')}: {a!r} -> {b!r}"
 
