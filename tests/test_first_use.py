@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from importlib import metadata
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from typer.testing import CliRunner
 
 from simulator.interface import cli
 from simulator.interface.cli import app
+from simulator.model import run
+from simulator.model.campaign import PROGRESS_TICKS
+from simulator.results import summarise, to_json
 from simulator.scenario import presets as presets_module
 from simulator.scenario.loader import ScenarioError, load_scenario
 from tests.conftest import SCENARIOS, small
@@ -115,3 +119,51 @@ def test_user_text_in_list_prints_literally(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert question in result.output
     assert str(Path(tmp_path) / "odd.yaml") in result.output
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"traffic": {"baseline_per_s": 0.05}, "duration_s": 600}],
+    ids=["busy", "ends-before-duration"],
+)
+def test_the_progress_clock_does_not_change_the_run(changes):
+    """Same seed, same summary.json byte for byte and time series, with the clock or not.
+
+    The second case's last session ends before duration_s, with the clock still ticking.
+    """
+    scenario = load_scenario(small(**changes))
+    ticks: list[float] = []
+    plain = summarise(run(scenario, 3))
+    shown = summarise(run(scenario, 3, progress=ticks.append))
+    assert to_json(shown.summary) == to_json(plain.summary)
+    assert shown.timeseries.equals(plain.timeseries)
+    assert ticks == sorted(ticks) and 0 < len(ticks) <= PROGRESS_TICKS
+    assert ticks[-1] <= scenario.duration_s + 1e-9
+
+
+def test_the_progress_clock_reaches_the_sale_s_length():
+    """The clock reports PROGRESS_TICKS even steps, the last at duration_s."""
+    scenario = load_scenario(small())
+    ticks: list[float] = []
+    run(scenario, 3, progress=ticks.append)
+    assert len(ticks) == PROGRESS_TICKS
+    assert ticks[0] == pytest.approx(scenario.duration_s / PROGRESS_TICKS)
+    assert ticks[-1] == pytest.approx(scenario.duration_s)
+
+
+def test_run_shows_the_clock_bar_when_asked(tmp_path):
+    """`run --progress` draws simulated seconds on stderr; --no-progress draws nothing.
+
+    Both write the same summary.json but for its provenance, which records the command.
+    """
+    path = tmp_path / "s.yaml"
+    YAML().dump(small(), path)
+    shown = runner.invoke(app, ["run", str(path), "--progress", "--out", str(tmp_path / "a")])
+    plain = runner.invoke(app, ["run", str(path), "--no-progress", "--out", str(tmp_path / "b")])
+    assert shown.exit_code == 0 and plain.exit_code == 0, shown.output + plain.output
+    assert "/60 s simulated" in shown.stderr
+    assert "s simulated" not in plain.stderr
+    summaries = [json.loads((tmp_path / side / "summary.json").read_text()) for side in "ab"]
+    for summary in summaries:
+        summary.pop("provenance")
+    assert summaries[0] == summaries[1]

@@ -244,7 +244,8 @@ def run(
     """Run a scenario, print its KPIs and write summary.json, timeseries.parquet, report.html.
 
     With -r N the KPIs are means with 95% confidence intervals, each replication is kept
-    in OUT/replications/, and running the same command again resumes.
+    in OUT/replications/, and running the same command again resumes. The progress bar
+    shows a single run's simulated clock against duration_s, replications as they finish.
 
     Exit status: 0 done; 2 a bad scenario or option, or a single run that ran out of
     memory (queues that take simulated weeks to drain, or a sale too big for the
@@ -256,7 +257,7 @@ def run(
     started = time.perf_counter()
     if replications == 1 and warmup is None:
         try:
-            result = simulate(loaded, seed=seed, invocation=invocation(set_))
+            result = simulate(loaded, seed=seed, invocation=invocation(set_), progress=progress)
             wall_s = time.perf_counter() - started
             result.write(folder)
             write_report(result, folder / "report.html")

@@ -85,7 +85,7 @@ def hand_over(campaign: Campaign, declared: Scenario, seed: int, replication: in
         end_s=end_s,
         sessions_ended_at_s=campaign.sessions_ended_at_s,
         last_delivery_s=campaign.fulfilment.last_delivery_s,
-        events=_events_scheduled(env),
+        events=_events_scheduled(env, campaign.clock_events),
         stations=stations,
         sessions=Sessions(
             outcomes=list(shop.outcomes),
@@ -231,10 +231,13 @@ def _usage(campaign: Campaign, declared: Scenario, end_s: float) -> Usage:
     )
 
 
-def _events_scheduled(env: Any) -> int | None:
-    """Events SimPy scheduled in the run (its private event-id counter; None if absent)."""
+def _events_scheduled(env: Any, not_the_shops: int) -> int | None:
+    """Events SimPy scheduled in the run (its private event-id counter; None if absent).
+
+    Less ``not_the_shops``, the progress clock's: a run counts the same with it or without.
+    """
     counter = getattr(env, "_eid", None)
-    return next(counter) if counter is not None else None
+    return next(counter) - not_the_shops if counter is not None else None
 
 
 def _cache(campaign: Campaign) -> Cache:

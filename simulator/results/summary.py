@@ -18,10 +18,11 @@ import pandas as pd
 from simulator.measure.metrics import ratio
 from simulator.measure.outcomes import Outcome
 from simulator.measure.recovery import fault_label, recovery
-from simulator.model import RunRecord, run, scale_notes
+from simulator.model import RunRecord, scale_notes
 from simulator.model.record import Level
 from simulator.results.aftersale import fulfilment_figures, logistics_table
 from simulator.results.money import money_figures
+from simulator.results.progress import run_with_progress
 from simulator.results.provenance import Invocation, run_provenance, stamp
 from simulator.results.result import SimulationResult
 from simulator.scenario.loader import load_scenario
@@ -37,6 +38,7 @@ def simulate(
     keep_orders: bool = False,
     *,
     invocation: Invocation | None = None,
+    progress: bool | None = False,
 ) -> SimulationResult:
     """Run one replication of a scenario.
 
@@ -45,6 +47,8 @@ def simulate(
         seed: the run's seed; defaults to the scenario's ``seed``.
         replication: replication index; streams are keyed by it.
         keep_orders: keep one row per paid order in the result's ``orders`` table.
+        progress: show a bar of the simulated clock against ``duration_s`` on stderr
+            (None: on a terminal or in a notebook only); it does not change the results.
         invocation: the command that asked for the run, for its provenance (default:
             this call, as ``Python API: simulator.simulate(...)``).
 
@@ -62,7 +66,7 @@ def simulate(
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     seed = scenario.seed if seed is None else seed
-    result = summarise(run(scenario, seed, replication, keep_orders))
+    result = summarise(run_with_progress(scenario, seed, replication, keep_orders, progress))
     stamp(result.summary, invocation, scenario)
     return result
 
