@@ -1,7 +1,8 @@
 """KPIs as people read them: which to show first, their units, and rows for tables.
 
-One place for how a KPI prints, so the command line's tables and the HTML reports agree:
-fractions as percentages, money in whole yuan, a replicated KPI as ``mean [low, high]``.
+How a KPI prints comes from one place, :mod:`simulator.results.registry`, so the command
+line's tables, the HTML reports and notebooks agree: fractions as percentages, money in
+whole yuan, a replicated KPI as ``mean [low, high]``.
 The row builders pick the figures a run had (a promotion's discount cost, a breaker's
 open time) and label them.
 """
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from simulator.experiment.estimates import format_estimate
+from simulator.results import registry
 
 __all__ = [
     "HEADLINE",
@@ -59,45 +61,9 @@ def fmt_kpi(value: Any, kind: str = "") -> str:
     return format_estimate(value, lambda v: _fmt(v, kind))
 
 
-_FRACTIONS = ("rate", "ratio", "fraction", "utilisation")
-_SHARES = ("payment_success_by_channel.", "cache_hit_ratio_by_level.")
-_RATIOS = ("roi", "ltv_to_cac")
-_MONEY = (
-    "gmv",
-    "profit",
-    "spend",
-    "cac",
-    "ltv",
-    "cost_of_goods",
-    "list_value",
-    "discounts",
-    "marketing.",
-    "infrastructure.",
-    "operations.",
-    "fixed.",
-    "failures.",
-    "margin",
-    "cost",
-    "cny",
-    "refunds",
-    "aov",
-    "net_sales",
-    "deposits_forfeited",
-    "compensation",
-)
-
-
 def kpi_kind(kpi: str) -> str:
-    """How a KPI prints, from its dotted name: fractions as "pct", money as "cny"."""
-    leaf = kpi.rsplit(".", 1)[-1]
-    funnel_ratio = kpi.startswith("funnel.") and "_to_" in leaf  # e.g. browse_to_paid
-    if leaf.endswith(_FRACTIONS) or funnel_ratio or kpi.startswith(_SHARES):
-        return "pct"
-    if leaf in _RATIOS or leaf.endswith("_share"):
-        return "" if leaf in _RATIOS else "pct"
-    if any(word in kpi for word in _MONEY):
-        return "cny"
-    return ""
+    """How a KPI prints, from the registry: fractions as "pct", money as "cny", else ""."""
+    return registry.kpi(kpi).kind
 
 
 def fmt_grid_value(value: Any) -> str:
