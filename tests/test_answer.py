@@ -182,3 +182,36 @@ def test_an_answer_the_run_does_not_report_is_bad_input_after_the_results(tmp_pa
     assert "answers[0]: the run reports no KPI 'order'; did you mean orders?" in result.stderr
     assert (tmp_path / "summary.json").exists()
     assert np.isfinite(json.loads((tmp_path / "summary.json").read_text())["gmv"])
+
+
+def test_a_sweep_reports_paired_differences_from_its_first_point(tmp_path):
+    """Each point minus point 0, paired over the same replications' streams."""
+    from simulator.experiment import run_sweep
+
+    swept = run_sweep(
+        BASELINE,
+        {"gateway.workers": ["1", "16"]},
+        3,
+        overrides=["duration_s=120"],
+        workers=1,
+        progress=False,
+    )
+    table = swept.differences().set_index(["point", "kpi"])
+    same = table.loc[(0, "orders")]
+    assert same["difference"] == 0 and same["ci_low"] == same["ci_high"] == 0
+    changed = table.loc[(1, "checkout_latency_ms.p99")]
+    a = swept.runs[0].values()["checkout_latency_ms.p99"].tolist()
+    b = swept.runs[1].values()["checkout_latency_ms.p99"].tolist()
+    expected = difference("checkout_latency_ms.p99", a, b, swept.runs[0].seed)
+    assert changed["difference"] == pytest.approx(expected["difference"])
+    assert changed["ci_low"] == pytest.approx(expected["ci_low"])
+    assert changed["difference"] < 0  # 16 workers instead of 1: checkout waits less
+    result = runner.invoke(
+        app,
+        ["sweep", BASELINE, "--grid", "gateway.workers=1,16", "-r", "3", "--set"]
+        + ["duration_s=120", "--out", str(tmp_path), "--no-progress", "--workers", "1"],
+        terminal_width=60,
+    )
+    assert result.exit_code == 0, result.output
+    assert "reference" in result.stdout and "[paired 95% CI]" in result.stdout
+    assert (tmp_path / "differences.csv").exists()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from simulator.experiment.estimates import LEVEL
+from simulator.experiment.estimates import LEVEL, difference
 from simulator.experiment.replications import Replications, replication_tasks
 from simulator.experiment.runner import ScenarioLike, Scheduler, Task, collect, load
 from simulator.results.provenance import Invocation, experiment_provenance, write_provenance
@@ -103,6 +103,32 @@ class Sweep:
             frames.append(frame)
         return self._point_columns().merge(pd.concat(frames, ignore_index=True), on="point")
 
+    def differences(self, reference: int = 0) -> pd.DataFrame:
+        """One row per point x KPI: the point minus the reference point, paired.
+
+        Every point runs replication r on the same stream keys (common random numbers),
+        so a point's difference from the reference is paired replication by replication,
+        as in ``compare``: its interval is the one that says whether the change is real.
+        Columns as in ``comparison.csv`` (``a_mean`` the reference's, ``b_mean`` the
+        point's), with the swept values; the reference's own rows have a difference of 0.
+        """
+        if not 0 <= reference < len(self.runs):
+            raise ValueError(f"reference point {reference}: the sweep has {len(self.runs)}")
+        base = self.runs[reference].values()
+        frames = []
+        for point, runs in enumerate(self.runs):
+            values = runs.values()
+            kpis = [k for k in values.columns if k in base.columns]
+            rows = [
+                difference(k, base[k].tolist(), values[k].tolist(), self.runs[0].seed) for k in kpis
+            ]
+            frame = pd.DataFrame(rows)
+            frame.insert(0, "point", point)
+            frames.append(frame)
+        table = pd.concat(frames, ignore_index=True)
+        table.insert(list(table.columns).index("kpi") + 1, "reference", reference)
+        return self._point_columns().merge(table, on="point")
+
     def plot(self, kpi: str = "checkout_latency_ms.p99", x: str | None = None) -> Figure:
         """A KPI's mean and 95% CI against a swept field, one line per other combination."""
         import matplotlib.pyplot as plt
@@ -138,14 +164,19 @@ class Sweep:
         return fig
 
     def write(self, out: Path, kpi: str | None = "checkout_latency_ms.p99") -> Path:
-        """Write the ``results`` and ``summary`` tables, ``sweep.png`` and ``provenance.json``.
+        """Write ``results``, ``summary``, ``differences``, ``sweep.png``, ``provenance.json``.
 
         The tables are Parquet and CSV; ``sweep.png`` plots ``kpi`` (none when None).
         """
         import matplotlib.pyplot as plt
 
         out.mkdir(parents=True, exist_ok=True)
-        for name, frame in (("results", self.results()), ("summary", self.table())):
+        tables = (
+            ("results", self.results()),
+            ("summary", self.table()),
+            ("differences", self.differences()),
+        )
+        for name, frame in tables:
             frame.to_parquet(out / f"{name}.parquet", index=False)
             frame.to_csv(out / f"{name}.csv", index=False)
         if kpi is not None:

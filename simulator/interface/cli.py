@@ -37,7 +37,15 @@ from simulator.experiment import (
     run_replications,
     run_sweep,
 )
-from simulator.experiment.estimates import BOOTSTRAP_MIN_N, table_estimate
+from simulator.experiment.answer import (
+    SloCheck,
+    answer_kpis,
+    answer_lines,
+    check_slos,
+    unknown_kpis,
+    verdict,
+)
+from simulator.experiment.estimates import BOOTSTRAP_MIN_N, flatten, table_estimate
 from simulator.interface.invocation import ArgvGroup, invocation
 from simulator.model import scale_notes
 from simulator.present.kpis import (
@@ -264,6 +272,7 @@ def run(
         except MemoryError:
             _say(_err, f"{scenario}: {OUT_OF_MEMORY}", "bold red")
             raise typer.Exit(2) from None
+        checks = _print_answer(loaded, [flatten(result.summary)], folder)
         _out.print(kpi_table(result))
         _print_channels(result)
         sessions = result.summary["sessions"]
@@ -272,6 +281,7 @@ def run(
             f"{sessions:,} sessions simulated in {wall_s:.1f} s "
             f"({sessions / wall_s:,.0f} sessions/s); results in {folder}/",
         )
+        _exit_on_slo(checks)
         return
     with _experiment(scheduler):
         runs = run_replications(
@@ -289,6 +299,9 @@ def run(
     runs.write(folder)
     write_report(runs.result(), folder / "report.html")
     wall_s = time.perf_counter() - started
+    checks = _print_answer(
+        runs.scenario, [flatten(r) for r in runs.summaries], folder, runs.table()
+    )
     _out.print(kpi_table(runs.result()))
     _print_channels(runs.result())
     if runs.scenario.warmup_s:
@@ -300,8 +313,11 @@ def run(
     _say(
         _out,
         f"{replications} replications in {wall_s:.1f} s; mean [95% CI] per KPI (Student t; "
-        f"bootstrap for p95/p99/max from {BOOTSTRAP_MIN_N} replications); results in {folder}/",
+        f"bootstrap for p95/p99/max from {BOOTSTRAP_MIN_N} replications; cut to each KPI's "
+        f"range: counts and durations never below 0, ratios within [0, 1]); results in "
+        f"{folder}/",
     )
+    _exit_on_slo(checks)
 
 
 @app.command()
@@ -344,6 +360,7 @@ def compare(
     comparison.write(folder)
     write_comparison_report(comparison, folder / "report.html")
     table = comparison.table()
+    checks = _print_verdict(comparison, table, folder)
     _out.print(comparison_table(table, first.name, second.name, replications, all_kpis))
     significant = int(table["significant"].sum())
     _say(
@@ -353,6 +370,7 @@ def compare(
         f"show as significant by chance); every KPI in {folder}/comparison.csv, the "
         f"report in {folder}/report.html",
     )
+    _exit_on_slo(checks)
 
 
 def comparison_table(
@@ -431,15 +449,42 @@ def sweep(
         raise typer.Exit(2)
     swept.write(folder, kpi=kpi)
     write_sweep_report(swept, folder / "report.html", kpi)
-    out_table = Table(title=Text(f"{kpi}: mean [95% CI] over {replications} replications"))
-    for path in axes:
-        out_table.add_column(Text(path), justify="right")
-    out_table.add_column(Text(kpi), justify="right")
-    for row in chosen.to_dict("records"):
-        values = [Text(fmt_grid_value(row[p])) for p in axes]
-        out_table.add_row(*values, fmt_kpi(table_estimate(row), kpi_kind(kpi)))
-    _out.print(out_table)
-    _say(_out, f"{len(swept.points)} points x {replications} replications; results in {folder}/")
+    _say(_out, loaded.description.strip().partition("\n")[0], "bold")
+    _out.print(sweep_table(swept, kpi, replications))
+    _say(
+        _out,
+        f"{len(swept.points)} points x {replications} replications; differences are paired "
+        f"against point 0 (the same replications' streams at every point); results in "
+        f"{folder}/ (differences.csv: every KPI)",
+    )
+
+
+def sweep_table(swept: Any, kpi: str, replications: int) -> Table:
+    """A KPI per point: mean [95% CI], and its paired difference from point 0."""
+    from simulator.results.registry import kpi as kpi_info
+
+    info = kpi_info(kpi)
+    table = swept.table()
+    chosen = table[table["kpi"] == kpi].to_dict("records")
+    differences = swept.differences()
+    changes = differences[differences["kpi"] == kpi].to_dict("records")
+    out = Table(
+        title=Text(f"{info.heading} ({kpi}): mean [95% CI] over {replications} replications")
+    )
+    for path in swept.grid:
+        out.add_column(Text(path), justify="right", overflow="fold")
+    out.add_column(Text(info.heading), justify="right", overflow="fold")
+    out.add_column(Text("- point 0 [paired 95% CI]"), justify="right", overflow="fold")
+    for row, change in zip(chosen, changes, strict=True):
+        values = [Text(fmt_grid_value(row[p])) for p in swept.grid]
+        diff = (
+            "reference"
+            if change["point"] == 0
+            else " ".join(difference_cells(change, info.kind)[2:])
+            + (" (real)" if change["significant"] else "")
+        )
+        out.add_row(*values, Text(fmt_kpi(table_estimate(row), info.kind)), Text(diff))
+    return out
 
 
 @app.command()
@@ -689,6 +734,85 @@ def schema_json() -> str:
 
 
 _QS = ("p50", "p95", "p99")
+
+
+def _print_answer(
+    scenario: Scenario,
+    runs: list[dict[str, float]],
+    folder: Path,
+    table: pd.DataFrame | None = None,
+    title: str = "",
+) -> list[SloCheck]:
+    """The question, its answer KPIs and the SLO lines, printed before any table.
+
+    A KPI named in ``answers:`` or ``slo:`` that the run does not report is bad input
+    (exit 2), told after the results are written, so nothing computed is lost.
+    """
+    problems = unknown_kpis(scenario, list(runs[0]))
+    if problems:
+        for problem in problems:
+            _say(_err, f"{scenario.name}: {problem}", "bold red")
+        _say(_err, f"the results are in {folder}/ all the same")
+        raise typer.Exit(2)
+    if table is None:
+        values, intervals = runs[0], None
+    else:
+        values = {str(k): float(v) for k, v in table["mean"].items()}
+        intervals = {str(k): (r["ci_low"], r["ci_high"]) for k, r in table.iterrows()}
+    lines = answer_lines(scenario, values, intervals)
+    _say(_out, title or lines[0], "bold")
+    for line in lines[1:]:
+        _say(_out, line)
+    checks = check_slos(scenario, runs)
+    for check in checks:
+        _say(_out, f"  {check.line()}", "green" if check.passed else "bold red")
+    return checks
+
+
+def _print_verdict(comparison: Any, table: pd.DataFrame, folder: Path) -> list[SloCheck]:
+    """B's question, the verdict on each answer KPI, and each side's SLO lines.
+
+    Returns B's SLO checks: a comparison gates on the plan under test, B.
+    """
+    a, b = comparison.a, comparison.b
+    runs = {side: [flatten(r) for r in reps.summaries] for side, reps in (("A", a), ("B", b))}
+    for side, reps in (("A", a), ("B", b)):
+        problems = unknown_kpis(reps.scenario, list(runs[side][0]))
+        for problem in problems:
+            _say(_err, f"{side} = {reps.scenario.name}: {problem}", "bold red")
+        if problems:
+            _say(_err, f"the results are in {folder}/ all the same")
+            raise typer.Exit(2)
+    question = b.scenario.description.strip().partition("\n")[0]
+    _say(_out, question, "bold")
+    _say(_out, f"A = {a.scenario.name}, B = {b.scenario.name}")
+    scenario = b.scenario if b.scenario.answers else a.scenario
+    n = len(b.summaries)
+    for path in answer_kpis(scenario):
+        if path in table.index:
+            row = table.loc[path].to_dict()
+            _say(_out, f"  {verdict(path, row, n)}")
+    checks: list[SloCheck] = []
+    for side, reps in (("A", a), ("B", b)):
+        side_checks = check_slos(reps.scenario, runs[side])
+        for check in side_checks:
+            _say(_out, f"  {side}: {check.line()}", "green" if check.passed else "bold red")
+        if side == "B":
+            checks = side_checks
+    return checks
+
+
+def _exit_on_slo(checks: list[SloCheck]) -> None:
+    """Exit status 1 when a service-level threshold is not met (after every output)."""
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        _say(
+            _err,
+            f"{len(failed)} of {len(checks)} service-level thresholds not met: "
+            + "; ".join(c.text for c in failed),
+            "bold red",
+        )
+        raise typer.Exit(1)
 
 
 def kpi_table(result: SimulationResult) -> Table:

@@ -300,7 +300,9 @@ class IntervalQuantiles:
             if i < length:
                 counts[i] = len(values)
         ends = np.cumsum(counts)  # observations in intervals 0..i
-        flat = np.concatenate([self._kept[i] for i in sorted(self._kept) if i < length] or [[]])
+        flat = np.concatenate(
+            [self._kept[i] for i in sorted(self._kept) if i < length] or [np.empty(0)]
+        )
         needs = [enough(q) for q in self.quantiles]
         for i in range(length):
             first = max(0, i - window_rows + 1)
