@@ -67,6 +67,7 @@ from simulator.experiment.search import (
     parse_objective,
     parse_vary,
 )
+from simulator.experiment.store import WORDS
 from simulator.results.provenance import Invocation
 from simulator.scenario.loader import ScenarioError, field_type
 from simulator.scenario.schema import Scenario
@@ -139,7 +140,8 @@ def _identity(problem: Problem, base: Scenario, seed: int, first: int, most: int
     """What makes two searches the same: trials of one are trials of the other."""
     import hashlib
 
-    scenario = hashlib.sha1(base.model_dump_json().encode()).hexdigest()[:16]
+    sale = base.model_dump_json(exclude=WORDS, exclude_defaults=True)  # words aside
+    scenario = hashlib.sha1(sale.encode()).hexdigest()[:16]
     variables = "; ".join(repr(v) for v in problem.variables)
     return (
         f"{problem.describe()} | {variables} | scenario {scenario} | seed {seed} | "

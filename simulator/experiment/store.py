@@ -2,7 +2,8 @@
 
 Each replication is written to its own folder as it finishes, ``summary.json`` last and
 atomically, so a half-written replication is never taken as finished; a later run with
-the same folder skips every replication whose scenario, seed and replication match.
+the same folder skips every replication whose scenario, seed and replication match
+(the scenario's words, :data:`WORDS`, aside: a reworded description reruns nothing).
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from simulator.scenario.schema import Scenario
 if TYPE_CHECKING:
     from simulator.experiment.runner import Record, Summary, Task
 
-__all__ = ["Store", "TABLES"]
+__all__ = ["Store", "TABLES", "WORDS"]
 
 TABLES = ("timeseries", "logistics")
 """The per-interval tables a replication keeps (besides its summary)."""
+
+WORDS = frozenset({"name", "description", "answers", "slo"})
+"""Scenario fields that say what a run means, not what it simulates: editing them keeps
+the finished replications (and an optimiser's trials)."""
 
 
 class Store:
@@ -36,6 +41,26 @@ class Store:
         if key not in self._plain:
             self._plain[key] = json.loads(to_json(scenario.model_dump(mode="json")))
         return self._plain[key]
+
+    def _same_sale(self, stored: Any, scenario: Scenario) -> bool:
+        """The stored replication simulated this scenario, words aside.
+
+        Equal when the resolved scenarios are; or when they differ only in what does not
+        change a run (:data:`WORDS`: its name, description, answer KPIs and service
+        levels) and in fields added since, at their defaults (the stored one is read
+        through today's schema, which fills them in).
+        """
+        if stored == self._scenario(scenario):
+            return True
+        if not isinstance(stored, dict):
+            return False
+        try:
+            then = Scenario.model_validate(stored)
+        except ValueError:  # written by a version whose fields this one does not read
+            return False
+        return then.model_dump(mode="json", exclude=WORDS) == scenario.model_dump(
+            mode="json", exclude=WORDS
+        )
 
     def finished(self, task: Task) -> Summary | None:
         """The task's summary if the folder holds this very replication, else None."""
@@ -54,9 +79,12 @@ class Store:
         same = (
             made.get("seed") == task.seed
             and made.get("replication") == task.replication
-            and made.get("scenario") == self._scenario(task.scenario)
+            and self._same_sale(made.get("scenario"), task.scenario)
         )
-        return summary if same else None
+        if not same:
+            return None
+        made["scenario"] = self._scenario(task.scenario)  # today's words in the provenance
+        return summary
 
     def save(self, record: Record) -> None:
         """Write a finished replication; ``summary.json`` last, atomically."""
