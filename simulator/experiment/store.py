@@ -24,7 +24,7 @@ __all__ = ["Store", "TABLES", "WORDS"]
 TABLES = ("timeseries", "logistics")
 """The per-interval tables a replication keeps (besides its summary)."""
 
-WORDS = frozenset({"name", "description", "answers", "slo"})
+WORDS: set[str] = {"name", "description", "answers", "slo"}
 """Scenario fields that say what a run means, not what it simulates: editing them keeps
 the finished replications (and an optimiser's trials)."""
 
