@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import json
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -465,9 +466,9 @@ def sweep_table(swept: Any, kpi: str, replications: int) -> Table:
 
     info = kpi_info(kpi)
     table = swept.table()
-    chosen = table[table["kpi"] == kpi].to_dict("records")
+    chosen = {r["point"]: r for r in table[table["kpi"] == kpi].to_dict("records")}
     differences = swept.differences()
-    changes = differences[differences["kpi"] == kpi].to_dict("records")
+    changes = {r["point"]: r for r in differences[differences["kpi"] == kpi].to_dict("records")}
     out = Table(
         title=Text(f"{info.heading} ({kpi}): mean [95% CI] over {replications} replications")
     )
@@ -475,15 +476,18 @@ def sweep_table(swept: Any, kpi: str, replications: int) -> Table:
         out.add_column(Text(path), justify="right", overflow="fold")
     out.add_column(Text(info.heading), justify="right", overflow="fold")
     out.add_column(Text("- point 0 [paired 95% CI]"), justify="right", overflow="fold")
-    for row, change in zip(chosen, changes, strict=True):
-        values = [Text(fmt_grid_value(row[p])) for p in swept.grid]
-        diff = (
-            "reference"
-            if change["point"] == 0
-            else " ".join(difference_cells(change, info.kind)[2:])
-            + (" (real)" if change["significant"] else "")
-        )
-        out.add_row(*values, Text(fmt_kpi(table_estimate(row), info.kind)), Text(diff))
+    for point, values in enumerate(swept.points):
+        row, change = chosen.get(point), changes.get(point)
+        mean = "-" if row is None else fmt_kpi(table_estimate(row), info.kind)
+        if point == 0:
+            diff = "reference"
+        elif change is None or not math.isfinite(change["difference"]):
+            diff = "-"
+        else:
+            diff = " ".join(difference_cells(change, info.kind)[2:])
+            diff += " (real)" if change["significant"] else ""
+        cells = [Text(fmt_grid_value(values[p])) for p in swept.grid]
+        out.add_row(*cells, Text(mean), Text(diff))
     return out
 
 
