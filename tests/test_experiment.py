@@ -113,6 +113,35 @@ def test_spawned_workers_give_the_same_results(monkeypatch):
     assert spawned.summaries == forked.summaries
 
 
+def test_spawned_workers_are_kept_for_the_next_call(monkeypatch):
+    """Where workers are spawned (a notebook kernel), the next call reuses the same ones."""
+    psutil = pytest.importorskip("psutil")
+    spawn = multiprocessing.get_context("spawn")
+    monkeypatch.setattr(runner_module, "_context", lambda: spawn)
+    executors = []
+    local_workers = runner_module.local_workers
+    monkeypatch.setattr(
+        runner_module,
+        "local_workers",
+        lambda n: executors.append(local_workers(n)) or executors[-1],
+    )
+
+    def workers() -> set[int]:
+        children = psutil.Process().children()
+        return {c.pid for c in children if "popen_loky" in " ".join(c.cmdline())}
+
+    try:
+        first = experiment.run_replications(SPIKE, 2, overrides=SMALL, workers=2, progress=False)
+        before = workers()
+        second = experiment.run_replications(SPIKE, 2, overrides=SMALL, workers=2, progress=False)
+        assert len(executors) == 2 and executors[0] is executors[1]
+        assert len(before) == 2 and workers() == before
+        assert second.summaries == first.summaries
+    finally:
+        if executors:
+            executors[0].shutdown(wait=True, kill_workers=True)
+
+
 def test_run_with_replications_writes_the_replicated_contract(tmp_path):
     out = tmp_path / "reps"
     args = ["run", str(SPIKE), "--set", SMALL[0], "-r", "3", "--workers", "2", "--out", str(out)]
@@ -264,25 +293,50 @@ _TERMINAL_MAIN = (
     "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "sys.argv[0] = 'campaign-sim'; runpy.run_module('simulator', run_name='__main__')"
 )
+# A process already running a thread, as a notebook kernel is: its workers are the kept
+# (spawned, reusable) ones, not forked.
+_THREADED_MAIN = (
+    "import threading; threading.Thread(target=threading.Event().wait, daemon=True).start(); "
+    + _TERMINAL_MAIN
+)
 
 
-def _sweep_command(out, *options: str) -> list[str]:
+def _sweep_command(out, *options: str, main: str = _TERMINAL_MAIN) -> list[str]:
     """The CLI sweep the interruption test runs: 4 points x 4 replications, 2 workers."""
     grid = f"payment.channels[0].latency_ms.mean={','.join(map(str, LATENCIES))}"
     return [
-        *(sys.executable, "-c", _TERMINAL_MAIN, "sweep", str(SPIKE), "--set", "scale=1/40"),
+        *(sys.executable, "-c", main, "sweep", str(SPIKE), "--set", "scale=1/40"),
         *("--grid", grid, "-r", "4", "--workers", "2", "--out", str(out), *options),
     ]
 
 
-def _interrupted_sweep(out) -> tuple[int, str]:
+def _left_running_in_group(group: int) -> list[int]:
+    """Processes of a process group that do not end within 60 s (none, for a clean stop).
+
+    A killed worker may await its reaping (a zombie: ended), and loky's resource tracker
+    ends once it sees its parent gone, so the ones left are waited for, not sampled.
+    """
+    psutil = pytest.importorskip("psutil")
+    members = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == group and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    _, alive = psutil.wait_procs(members, timeout=60)
+    return [p.pid for p in alive]
+
+
+def _interrupted_sweep(out, main: str = _TERMINAL_MAIN) -> tuple[int, str]:
     """Start a sweep, press Ctrl-C once a replication has finished; (status, stderr).
 
     Ctrl-C in a terminal signals the whole process group, workers included: the sweep
-    runs in a group of its own, and the group gets the signal.
+    runs in a group of its own, and the group gets the signal. Returns once the sweep
+    has exited; its workers must be gone with it (checked here).
     """
     process = subprocess.Popen(
-        _sweep_command(out, "--progress"),
+        _sweep_command(out, "--progress", main=main),
         stderr=subprocess.PIPE,
         cwd=ROOT,
         start_new_session=True,
@@ -298,7 +352,9 @@ def _interrupted_sweep(out) -> tuple[int, str]:
             seen += chunk
         os.killpg(process.pid, signal.SIGINT)
         rest = process.stderr.read()
-        return process.wait(timeout=120), (seen + rest).decode()
+        status = process.wait(timeout=120)
+        assert _left_running_in_group(process.pid) == [], "a worker outlived the sweep"
+        return status, (seen + rest).decode()
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -329,6 +385,17 @@ def test_an_interrupted_sweep_keeps_finished_work_and_resumes(tmp_path):
     )
     on_disk = pd.read_parquet(out / "results.parquet")
     pd.testing.assert_frame_equal(on_disk, fresh.results(), check_dtype=False)
+
+
+def test_ctrl_c_stops_kept_workers_too(tmp_path):
+    """From a process running threads (a notebook kernel) Ctrl-C stops the kept workers."""
+    out = tmp_path / "sweep"
+    status, stderr = _interrupted_sweep(out, main=_THREADED_MAIN)
+    assert status == 130, stderr
+    message = " ".join(stderr.split())
+    assert "interrupted:" in message and "run the same command again to resume" in message
+    assert "Traceback" not in stderr
+    assert 1 <= len(list(out.glob("points/*/replications/*/summary.json"))) < 16
 
 
 def test_a_changed_scenario_is_not_taken_from_the_folder(tmp_path):

@@ -7,6 +7,12 @@ by ``(seed, replication)``. :func:`collect` is the one entry point the experimen
 it skips the replications already finished in the output folder (see
 :mod:`~simulator.experiment.store`), runs the rest, shows progress and turns Ctrl-C into
 :class:`Interrupted` saying what was kept.
+
+Local workers are like the tills of a shop that stays open between rushes: a command
+that runs once forks its workers (instantly) and closes them when it is done; a notebook
+kernel, which cannot fork safely, keeps one set of spawned workers (loky's reusable
+executor, :func:`local_workers`) open between calls, so only its first experiment pays
+the workers' start-up (importing the package, a second or two each).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +50,7 @@ __all__ = [
     "collect",
     "execute",
     "load",
+    "local_workers",
     "run_task",
     "workers_or_cores",
 ]
@@ -50,6 +58,12 @@ __all__ = [
 ScenarioLike = Scenario | str | Path | Mapping[str, Any]
 Scheduler = Any  # a Dask scheduler address, or a distributed.Client
 Summary = dict[str, Any]
+
+IDLE_WORKERS_S = 600
+"""How long kept (spawned) workers wait idle for the next experiment before they exit, s.
+
+Long enough for a notebook's reader to read a table and change a slider; idle workers
+hold only the imported package."""
 
 
 class ExperimentError(ValueError):
@@ -125,31 +139,77 @@ def execute(
     elif workers <= 1 or len(tasks) == 1:
         for task in tasks:
             done(run_task(task))
+    elif _context().get_start_method() == "fork":
+        _on_forked_workers(tasks, min(workers, len(tasks)), done)
     else:
-        pool = _context().Pool(min(workers, len(tasks)), initializer=_ignore_interrupts)
-        try:
-            for record in pool.imap_unordered(run_task, tasks):
-                done(record)
-            pool.close()
-        except BaseException:
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
+        _on_kept_workers(tasks, workers, done)
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """How to start local workers: fork when it is safe, else spawn.
+    """How to start local workers: fork when it is safe, else spawn (and keep them).
 
     Forked workers start at once and need no ``if __name__ == "__main__"`` guard in a
     user's script; but forking a process that runs other threads (a notebook kernel, a
-    Dask client) can deadlock the child, and macOS's system libraries do not survive a
-    fork, so otherwise workers are spawned: a fresh interpreter that imports the package
-    (a second or two each).
+    Dask client, kept workers' own manager thread) can deadlock the child, and macOS's
+    system libraries do not survive a fork, so otherwise workers are spawned: a fresh
+    interpreter that imports the package (a second or two each), kept for the next call
+    (:func:`local_workers`).
     """
     if sys.platform == "linux" and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+def _on_forked_workers(tasks: Sequence[Task], workers: int, done: Callable[[Record], None]) -> None:
+    """Run the tasks on a pool forked for this call; stop it on any error or Ctrl-C."""
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts)
+    try:
+        for record in pool.imap_unordered(run_task, tasks):
+            done(record)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def local_workers(workers: int) -> Executor:
+    """The kept worker processes, ``workers`` of them: started once, reused by every call.
+
+    loky's reusable executor (the one joblib runs on): the same executor and the same
+    processes come back on every call that asks for as many workers (a call asking for
+    another number resizes it), until they sit idle for :data:`IDLE_WORKERS_S`, a worker
+    dies, or Ctrl-C stops them; the next call then starts fresh ones. Workers ignore
+    Ctrl-C: the caller stops them.
+    """
+    from loky import get_reusable_executor
+
+    return get_reusable_executor(
+        max_workers=workers, timeout=IDLE_WORKERS_S, initializer=_ignore_interrupts
+    )
+
+
+def _on_kept_workers(tasks: Sequence[Task], workers: int, done: Callable[[Record], None]) -> None:
+    """Run the tasks on the kept workers (:func:`local_workers`).
+
+    An error drops the tasks not yet started (those running finish, unread); Ctrl-C
+    stops the workers too, as it stops a forked pool, and the next call starts new ones.
+    """
+    executor = local_workers(workers)
+    futures = [executor.submit(run_task, task) for task in tasks]
+    try:
+        for future in as_completed(futures):
+            done(future.result())
+    except Exception:
+        for future in futures:
+            future.cancel()
+        raise
+    except BaseException:
+        # the shutdown fails the futures not yet done itself (cancelling them first would
+        # make loky's manager thread fail on them)
+        executor.shutdown(wait=True, kill_workers=True)  # type: ignore[call-arg]
+        raise
 
 
 def _on_dask(tasks: Sequence[Task], scheduler: Scheduler, done: Callable[[Record], None]) -> None:
