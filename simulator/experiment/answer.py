@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from simulator.experiment.estimates import LEVEL, bounded_interval
-from simulator.results.registry import close_matches, kpi
+from simulator.results.registry import DEFAULT_ANSWERS, answer_kpis, close_matches, kpi
 from simulator.scenario.expressions import Constraint, parse_constraint
 from simulator.scenario.schema import Scenario
 
@@ -35,14 +35,6 @@ __all__ = [
     "unknown_kpis",
     "verdict",
 ]
-
-DEFAULT_ANSWERS = ("net_profit", "orders", "lost_gmv_total", "checkout_latency_ms.p99")
-"""The answer KPIs of a scenario that names none: what every sale is judged on."""
-
-
-def answer_kpis(scenario: Scenario) -> list[str]:
-    """The KPIs that answer the scenario's question, its own or :data:`DEFAULT_ANSWERS`."""
-    return list(scenario.answers) or list(DEFAULT_ANSWERS)
 
 
 def slos(scenario: Scenario) -> list[Constraint]:

@@ -17,15 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.experiment.estimates import difference
+from simulator.experiment.answer import verdict
+from simulator.experiment.estimates import LEVEL, difference
 from simulator.experiment.replications import Replications, replication_tasks
 from simulator.experiment.runner import ScenarioLike, Scheduler, collect, load
+from simulator.results.display import Html, Row, cell, kpi_table, scale_caption, shown_kpis
 from simulator.results.provenance import Invocation, experiment_provenance, write_provenance
+from simulator.results.registry import answer_kpis
+from simulator.scenario.presets import question
 
 __all__ = ["Comparison", "compare", "run_comparison"]
 
 
-@dataclass
 @dataclass
 class Comparison:
     """A and B run on the same stream keys (common random numbers)."""
@@ -59,6 +62,49 @@ class Comparison:
     def table(self) -> pd.DataFrame:
         """Per KPI: A and B means, B - A with its paired 95% CI, significance, Welch CI."""
         return self._table.copy()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Comparison A = {self.a.scenario.name}, B = {self.b.scenario.name}: "
+            f"{len(self.b.summaries)} pairs, seed {self.a.seed}>"
+        )
+
+    def html(self, kpis: Iterable[str] | None = None) -> Html:
+        """The table a notebook shows: B's question, A, B, B - A, and the verdicts.
+
+        The rows are the answer KPIs (B's, or A's when B names none), then headline
+        KPIs; each with A's and B's means and B - A with its paired 95% CI, "(real)"
+        when that interval excludes 0. Below, the verdict in words on each answer KPI
+        (:func:`~simulator.experiment.answer.verdict`).
+
+        Args:
+            kpis: dotted KPI paths to show (and judge) instead.
+        """
+        table = self._table
+        scenario = self.b.scenario if self.b.scenario.answers else self.a.scenario
+        paths = shown_kpis(scenario, set(table.index), kpis)
+        judged = answer_kpis(scenario) if kpis is None else paths
+        n = len(self.b.summaries)
+        rows = []
+        for path in paths:
+            if path not in table.index:
+                rows.append(Row(path, ["-", "-", "-"], path in judged))
+                continue
+            r = table.loc[path]
+            change = cell(path, r["difference"], r["ci_low"], r["ci_high"])
+            cells = [cell(path, r["a_mean"]), cell(path, r["b_mean"])]
+            cells.append(change + (" (real)" if r["significant"] else ""))
+            rows.append(Row(path, cells, path in judged))
+        lines = [verdict(p, table.loc[p].to_dict(), n) for p in judged if p in table.index]
+        caption = (
+            f"A = {self.a.scenario.name}, B = {self.b.scenario.name} · {n} pairs on the same "
+            f"random streams, seed {self.a.seed}{scale_caption(self.b.scenario)}"
+        )
+        header = ["KPI", "A", "B", f"B - A [paired {LEVEL:.0%} CI]"]
+        return kpi_table(question(self.b.scenario.description), caption, header, rows, lines)
+
+    def _repr_html_(self) -> str:
+        return self.html()
 
     def write(self, out: Path) -> Path:
         """Write ``comparison.csv`` / ``.parquet``, ``provenance.json`` and each side (A/, B/)."""

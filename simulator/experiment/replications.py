@@ -33,8 +33,11 @@ from simulator.experiment.runner import (
     workers_or_cores,
 )
 from simulator.results import SimulationResult, to_json
+from simulator.results.display import Html, Row, cell, kpi_table, scale_caption, shown_kpis
 from simulator.results.provenance import Invocation, stamp
+from simulator.results.registry import answer_kpis
 from simulator.scenario.loader import load_scenario
+from simulator.scenario.presets import question
 from simulator.scenario.schema import Scenario
 
 __all__ = [
@@ -99,6 +102,36 @@ class Replications:
             for kpi, leaf in _leaves(self.summary)
         ]
         return pd.DataFrame(rows).set_index("kpi")
+
+    def __repr__(self) -> str:
+        return (
+            f"<Replications of {self.scenario.name}: {len(self.summaries)} replications, "
+            f"seed {self.seed}>"
+        )
+
+    def html(self, kpis: Iterable[str] | None = None) -> Html:
+        """The KPI table a notebook shows: mean [95% CI] of the answer KPIs, then headline.
+
+        Args:
+            kpis: dotted KPI paths to show instead (see :meth:`table` for every one).
+        """
+        table = self.table()
+        answers = set(answer_kpis(self.scenario)) if kpis is None else set()
+        rows = []
+        for path in shown_kpis(self.scenario, set(table.index), kpis):
+            found = table.loc[path] if path in table.index else None
+            value = "-" if found is None else cell(path, *found[["mean", "ci_low", "ci_high"]])
+            rows.append(Row(path, [value], path in answers))
+        caption = (
+            f"{self.scenario.name} · {len(self.summaries)} replications, seed {self.seed}"
+            f"{scale_caption(self.scenario)}"
+        )
+        return kpi_table(
+            question(self.scenario.description), caption, ["KPI", "mean [95% CI]"], rows
+        )
+
+    def _repr_html_(self) -> str:
+        return self.html()
 
     def result(self) -> SimulationResult:
         """The KPIs as estimates (means carrying CIs), with the first replication's tables."""

@@ -19,8 +19,11 @@ import pandas as pd
 from simulator.experiment.estimates import LEVEL, difference
 from simulator.experiment.replications import Replications, replication_tasks
 from simulator.experiment.runner import ScenarioLike, Scheduler, Task, collect, load
+from simulator.results.display import Html, Row, cell, kpi_table, scale_caption, value_text
 from simulator.results.provenance import Invocation, experiment_provenance, write_provenance
+from simulator.results.registry import answer_kpis
 from simulator.scenario.loader import ScenarioError
+from simulator.scenario.presets import question
 from simulator.scenario.schema import Scenario
 
 if TYPE_CHECKING:
@@ -51,7 +54,6 @@ def _axis(values: Sequence[Any]) -> list[Any]:
         return [str(v) for v in values]
 
 
-@dataclass
 @dataclass
 class Sweep:
     """A full factorial sweep: every combination of the grid's values, replicated.
@@ -103,7 +105,7 @@ class Sweep:
             frames.append(frame)
         return self._point_columns().merge(pd.concat(frames, ignore_index=True), on="point")
 
-    def differences(self, reference: int = 0) -> pd.DataFrame:
+    def differences(self, reference: int = 0, kpis: Iterable[str] | None = None) -> pd.DataFrame:
         """One row per point x KPI: the point minus the reference point, paired.
 
         Every point runs replication r on the same stream keys (common random numbers),
@@ -111,16 +113,24 @@ class Sweep:
         as in ``compare``: its interval is the one that says whether the change is real.
         Columns as in ``comparison.csv`` (``a_mean`` the reference's, ``b_mean`` the
         point's), with the swept values; the reference's own rows have a difference of 0.
+
+        Args:
+            reference: the point the others are compared with.
+            kpis: only these KPIs (dotted paths; at least one every point has), else all.
         """
         if not 0 <= reference < len(self.runs):
             raise ValueError(f"reference point {reference}: the sweep has {len(self.runs)}")
         base = self.runs[reference].values()
+        wanted = None if kpis is None else set(kpis)
         frames = []
         for point, runs in enumerate(self.runs):
             values = runs.values()
-            kpis = [k for k in values.columns if k in base.columns]
+            shared = [
+                k for k in values.columns if k in base.columns and (wanted is None or k in wanted)
+            ]
             rows = [
-                difference(k, base[k].tolist(), values[k].tolist(), self.runs[0].seed) for k in kpis
+                difference(k, base[k].tolist(), values[k].tolist(), self.runs[0].seed)
+                for k in shared
             ]
             frame = pd.DataFrame(rows)
             frame.insert(0, "point", point)
@@ -128,6 +138,53 @@ class Sweep:
         table = pd.concat(frames, ignore_index=True)
         table.insert(list(table.columns).index("kpi") + 1, "reference", reference)
         return self._point_columns().merge(table, on="point")
+
+    def __repr__(self) -> str:
+        grid = "; ".join(f"{p}={', '.join(map(value_text, v))}" for p, v in self.grid.items())
+        first = self.runs[0]
+        return (
+            f"<Sweep of {first.scenario.name} over {grid}: {len(self.points)} points x "
+            f"{len(first.summaries)} replications, seed {first.seed}>"
+        )
+
+    def html(self, kpis: Iterable[str] | None = None) -> Html:
+        """The table a notebook shows: each KPI per point, and its change from point 0.
+
+        Per KPI (the base scenario's answer KPIs, or ``kpis``) and point: the swept
+        values, the mean [95% CI], and the difference from point 0 with its paired 95%
+        CI ("(real)" when it excludes 0), from :meth:`differences`.
+
+        Args:
+            kpis: dotted KPI paths to show instead of the answer KPIs.
+        """
+        first = self.runs[0]
+        table = self.table()
+        paths = list(dict.fromkeys(answer_kpis(first.scenario) if kpis is None else kpis))
+        have = [p for p in paths if p in set(table["kpi"])]
+        changes = self.differences(kpis=have) if have else pd.DataFrame(columns=["kpi"])
+        rows = []
+        for path in paths:
+            means = table[table["kpi"] == path].set_index("point")
+            diffs = changes[changes["kpi"] == path].set_index("point")
+            for point, values in enumerate(self.points):
+                cells = [value_text(values[p]) for p in self.grid]
+                cells += _point_cells(path, point, means, diffs)
+                rows.append(Row(path, cells, kpis is None, None if point == 0 else ""))
+        caption = (
+            f"{first.scenario.name} · {len(self.points)} points x {len(first.summaries)} "
+            f"replications on the same random streams, seed {first.seed}"
+            f"{scale_caption(first.scenario)}"
+        )
+        header = [
+            "KPI",
+            *self.grid,
+            f"mean [{LEVEL:.0%} CI]",
+            f"- point 0 [paired {LEVEL:.0%} CI]",
+        ]
+        return kpi_table(question(first.scenario.description), caption, header, rows)
+
+    def _repr_html_(self) -> str:
+        return self.html()
 
     def plot(self, kpi: str = "checkout_latency_ms.p99", x: str | None = None) -> Figure:
         """A KPI's mean and 95% CI against a swept field, one line per other combination."""
@@ -185,6 +242,21 @@ class Sweep:
             plt.close(fig)
         write_provenance(out, self.provenance)
         return out
+
+
+def _point_cells(path: str, point: int, means: pd.DataFrame, diffs: pd.DataFrame) -> list[str]:
+    """A point's mean [CI] of a KPI and its paired change from point 0, as printed."""
+    if point not in means.index:
+        return ["-", "-"]
+    m = means.loc[point]
+    mean = cell(path, m["mean"], m["ci_low"], m["ci_high"])
+    if point == 0:
+        return [mean, "reference"]
+    if point not in diffs.index:
+        return [mean, "-"]
+    d = diffs.loc[point]
+    change = cell(path, d["difference"], d["ci_low"], d["ci_high"])
+    return [mean, change + (" (real)" if d["significant"] else "")]
 
 
 def run_sweep(

@@ -25,8 +25,12 @@ import math
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-__all__ = ["KPI", "KNOWN", "close_matches", "kpi"]
+if TYPE_CHECKING:
+    from simulator.scenario.schema import Scenario
+
+__all__ = ["DEFAULT_ANSWERS", "KPI", "KNOWN", "answer_kpis", "close_matches", "kpi"]
 
 INF = math.inf
 _MEASURES = ("CNY", "ms", "s", "h", "/s", "orders/h")  # units a heading names; not counts
@@ -261,6 +265,18 @@ def kpi(path: str) -> KPI:
     if isinstance(leaf, str) and leaf.endswith(("_count", "_units")):
         return KPI(path, leaf.replace("_", " "), "", 0.0, INF, scales=True)
     return KPI(path, path)
+
+
+DEFAULT_ANSWERS = ("net_profit", "orders", "lost_gmv_total", "checkout_latency_ms.p99")
+"""The answer KPIs of a scenario that names none: what every sale is judged on."""
+
+
+def answer_kpis(scenario: Scenario) -> list[str]:
+    """The KPIs that answer the scenario's question, its own or :data:`DEFAULT_ANSWERS`.
+
+    Every table and report opens with them (see :mod:`simulator.experiment.answer`).
+    """
+    return list(scenario.answers) or list(DEFAULT_ANSWERS)
 
 
 def _wildcards(pattern: str, path: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ from simulator.scenario.schema import Scenario
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+    from simulator.results.display import Html
 
 __all__ = ["SimulationResult", "to_json"]
 
@@ -43,6 +46,25 @@ class SimulationResult:
     """One row per paid order, when the run was asked to keep them (``keep_orders``)."""
     logistics: pd.DataFrame | None = field(default=None, repr=False)
     """One row per hour to the last delivery: warehouses, tracking, customer service."""
+
+    def __repr__(self) -> str:
+        """One line: the scenario, its seed and its answer KPIs (not the whole summary)."""
+        from simulator.results.display import result_line
+
+        return f"<SimulationResult {result_line(self.scenario, self.summary)}>"
+
+    def html(self, kpis: Iterable[str] | None = None) -> Html:
+        """The KPI table a notebook shows; ``kpis`` (dotted paths) instead of the default.
+
+        By default: the question, the answer KPIs, then a handful of headline KPIs
+        (:mod:`simulator.results.display`).
+        """
+        from simulator.results.display import result_html
+
+        return result_html(self.scenario, self.summary, kpis)
+
+    def _repr_html_(self) -> str:
+        return self.html()
 
     def plot_traffic(self, ax: Axes | None = None) -> Axes:
         """Sessions arriving per second and requests shed, faults shaded."""
