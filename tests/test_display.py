@@ -14,7 +14,7 @@ import pytest
 import simulator
 from simulator import experiment
 from simulator.experiment.answer import verdict
-from simulator.results.display import HEADLINE, Row, kpi_table, lookup
+from simulator.results.display import HEADLINE, Row, kpi_table, lookup, side_by_side
 from simulator.results.registry import DEFAULT_ANSWERS, kpi
 from tests.conftest import SCENARIOS
 
@@ -157,3 +157,13 @@ def test_lookup_reads_dotted_paths_whose_keys_hold_dots():
     summary = {"recovery_time_s": {"outage 1.5": 30.0}, "orders": 3}
     assert lookup(summary, "recovery_time_s.outage 1.5") == 30.0
     assert lookup(summary, "orders") == 3 and lookup(summary, "orders.x") is None
+
+
+def test_runs_side_by_side_a_column_each(result):
+    other = simulator.simulate(experiment.load(SPIKE, [*SMALL, "duration_s=600"]), seed=1)
+    html = side_by_side({"whole": result, "10 min": other}, ["orders", "cache_hit_ratio"])
+    assert rows_in_order(html) == ["orders", "cache_hit_ratio"]
+    assert ">whole</th>" in html and ">10 min</th>" in html
+    for run in (result, other):
+        assert f">{run.summary['cache_hit_ratio']:.2%}</td>" in html
+    assert numbers_are_formatted(html)

@@ -38,6 +38,7 @@ __all__ = [
     "result_line",
     "scale_caption",
     "shown_kpis",
+    "side_by_side",
     "value_text",
 ]
 
@@ -217,6 +218,26 @@ def result_html(
     return kpi_table(
         question(scenario.description), caption + scale_caption(scenario), header, rows
     )
+
+
+def side_by_side(
+    results: Mapping[str, Any], kpis: Iterable[str], title: str = "", caption: str = ""
+) -> Html:
+    """Several runs' KPIs side by side: a column per run, a row per KPI.
+
+    Args:
+        results: column name -> a run (a ``SimulationResult``, or anything with a
+            ``summary``); a replicated result shows mean [95% CI].
+        kpis: the dotted KPI paths, in row order.
+        title: the line above the table (e.g. the question they answer).
+        caption: what the columns are (e.g. the seed they share).
+    """
+    summaries = {name: result.summary for name, result in results.items()}
+    rows = []
+    for path in dict.fromkeys(kpis):
+        values = [lookup(summary, path) for summary in summaries.values()]
+        rows.append(Row(path, [cell(path, v, *_estimate_bounds(v)) for v in values]))
+    return kpi_table(title, caption, ["KPI", *summaries], rows)
 
 
 def result_line(scenario: Scenario, summary: Mapping[str, Any], most: int = 4) -> str:
