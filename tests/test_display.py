@@ -167,3 +167,9 @@ def test_runs_side_by_side_a_column_each(result):
     for run in (result, other):
         assert f">{run.summary['cache_hit_ratio']:.2%}</td>" in html
     assert numbers_are_formatted(html)
+
+
+def test_a_comparison_of_chosen_kpis_judges_the_answer_kpis_among_them(comparison):
+    html = comparison.html(["orders", "gmv"])
+    assert rows_in_order(html) == ["orders", "gmv"]
+    assert html.count("<li>") == 1 and "<li>GMV: B " in html  # gmv answers, orders does not

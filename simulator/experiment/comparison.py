@@ -75,15 +75,15 @@ class Comparison:
         The rows are the answer KPIs (B's, or A's when B names none), then headline
         KPIs; each with A's and B's means and B - A with its paired 95% CI, "(real)"
         when that interval excludes 0. Below, the verdict in words on each answer KPI
-        (:func:`~simulator.experiment.answer.verdict`).
+        shown (:func:`~simulator.experiment.answer.verdict`).
 
         Args:
-            kpis: dotted KPI paths to show (and judge) instead.
+            kpis: dotted KPI paths to show instead.
         """
         table = self._table
         scenario = self.b.scenario if self.b.scenario.answers else self.a.scenario
         paths = shown_kpis(scenario, set(table.index), kpis)
-        judged = answer_kpis(scenario) if kpis is None else paths
+        judged = [p for p in answer_kpis(scenario) if p in paths]
         n = len(self.b.summaries)
         rows = []
         for path in paths:
