@@ -75,6 +75,27 @@ def _provenance(page, args):
     return made
 
 
+def _intervals_within_bounds(page, table):
+    """No printed interval leaves its KPI's range: percentages in [0, 100], others >= 0.
+
+    Rows that may be negative (profit, margin) are skipped.
+    """
+    rows = page.locator(f"{table} tr").all()[1:]
+    checked = 0
+    for row in rows:
+        cells = row.locator("td").all_inner_texts()
+        label, value = cells[0], cells[-1]
+        found = re.search(r"\[(-?[\d,.]+)(%?), (-?[\d,.]+)%?\]", value)
+        if found is None or "profit" in label or "margin" in label:
+            continue
+        low, high = (float(found[i].replace(",", "")) for i in (1, 3))
+        assert 0 <= low <= high, (label, value)
+        if found[2]:
+            assert high <= 100, (label, value)
+        checked += 1
+    assert checked >= 3
+
+
 def _plots_drawn(page, count):
     figures = page.locator("figure svg").all()
     assert len(figures) == count
@@ -133,11 +154,22 @@ def test_money_report_shows_the_profit_bridge_and_the_channels(browser, tmp_path
 def test_replicated_report_shows_intervals(browser, tmp_path):
     """`run -r 3`: every KPI is a mean with its [low, high] interval, and plots are drawn."""
     out = tmp_path / "reps"
-    args = ["run", "sale-start-spike", "--set", "scale=1/100", "-r", "3", "--out", str(out)]
+    slo = "slo=['orders >= 1', 'checkout_latency_ms.p99 <= 1']"
+    args = ["run", "sale-start-spike", "--set", "scale=1/100", "--set", slo]
+    args += ["-r", "3", "--out", str(out)]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a missed SLO, every file written all the same
     page, errors = _open(browser, out / "report.html")
     assert "3 replications" in page.locator("body").inner_text()
+    # the answer first: its section is the first, the default answer KPIs, the SLO lines
+    assert page.locator("h2").all_inner_texts()[0] == "The answer"
+    answers = page.locator("#answer-kpis tr td:first-child").all_inner_texts()
+    assert answers == ["net profit (CNY)", "orders", "lost GMV (CNY)", "checkout latency p99 (ms)"]
+    lines = page.locator("#slo li").all_inner_texts()
+    assert lines[0].startswith("✓ orders >= 1: ") and lines[1].startswith("✗ checkout_latency")
+    assert "Student t" in page.locator("p.method").inner_text()
+    _intervals_within_bounds(page, "#kpis")
+    _intervals_within_bounds(page, "#answer-kpis")
     assert _provenance(page, args)["replications"] == "3 (numbers 0-2)"
     rows = dict(
         zip(
@@ -159,13 +191,22 @@ def test_compare_report_shows_both_sides_and_the_differences(browser, tmp_path):
     args = [
         *("compare", "payment-channel-no-failover", "payment-channel-failover"),
         *("--set", "scale=1/100", "--set", f"description=Which is better? {mark}"),
+        *("--set", "answers=[payment_success_rate, sessions]"),
+        *("--set", "slo=['payment_success_rate >= 0.5']"),
         *("-r", "3", "--workers", "1", "--no-progress", "--out", str(out)),
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     page, errors = _open(browser, out / "report.html")
+    assert page.locator("h2").all_inner_texts()[0].startswith("The answer")
+    verdicts = page.locator("#verdict li").all_inner_texts()
+    assert verdicts[0].startswith("payment success rate: B ")
+    assert verdicts[0].endswith("B is better, and the difference is real.")
+    assert verdicts[1].endswith("the same in every replication.")  # the same users
+    slo = page.locator("#slo li").all_inner_texts()
+    assert [line[:5] for line in slo] == ["A: ✓ ", "B: ✓ "]
     made = _provenance(page, args)  # the markup in the command shows as typed
-    assert made["overrides"] == f"scale=1/100, description=Which is better? {mark}"
+    assert made["overrides"].startswith(f"scale=1/100, description=Which is better? {mark}, ")
     assert made["replications"] == "3 of each side (A and B)"
     assert "payment-channel-no-failover vs payment-channel-failover" in page.title()
     sides = page.locator(".sides > div").all_inner_texts()
@@ -202,6 +243,11 @@ def test_sweep_report_shows_each_point_and_the_kpis_against_the_grid(browser, tm
     assert "sweep of sale-start-spike" in page.title()
     assert _provenance(page, args)["replications"] == "2 of each point"
     assert "2 points" in page.locator("body").inner_text()
+    answer = page.locator("#answer-kpis tr").all()[1:]
+    cells = [row.locator("td").all_inner_texts() for row in answer]
+    assert cells[0][0] == "payment.channels[0].timeout_ms=500"
+    assert cells[0][1].endswith("the reference")
+    assert "against point 0" in cells[1][1]
     header = page.locator("#points th").all_inner_texts()
     assert header[:4] == [
         "point",

@@ -188,3 +188,126 @@ def answer_lines(
         unit = f" {info.unit}" if info.unit in ("CNY", "ms", "s", "h") else ""
         lines.append(f"  {info.label}: {text}{unit}")
     return lines
+
+
+METHOD = (
+    "Intervals are 95% confidence intervals over the replications: Student t, or the BCa "
+    "bootstrap for tail quantiles (p95, p99, max) from 20 replications on; each is cut to "
+    "its KPI's range (counts, durations and money never below 0, ratios within [0, 1]), "
+    "which keeps its coverage since the true value lies in the range. A difference B - A "
+    "is paired replication by replication (common random numbers)."
+)
+"""How the intervals in an answer were made, as the reports state it."""
+
+
+def _estimates(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A summary's numeric leaves by dotted path, keeping replicated ones' intervals."""
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out |= _estimates(value, f"{path}.")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[path] = value
+    return out
+
+
+def run_answer(scenario: Scenario, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's (or replications') answer block: answer KPIs, SLO lines, the method.
+
+    ``summary`` is a result's: plain numbers for one run, Estimates (means carrying
+    their intervals) for replications; SLOs are judged on the values or the means.
+    """
+    leaves = _estimates(summary)
+    replicated = "replications" in summary
+    kpis = []
+    for path in answer_kpis(scenario):
+        info = kpi(path)
+        value = leaves.get(path)
+        text = info.format(None if value is None else float(value))
+        low, high = getattr(value, "ci_low", None), getattr(value, "ci_high", None)
+        if low is not None and high is not None:
+            text += f" [{info.format(low)}, {info.format(high)}]"
+        kpis.append((info.heading, text))
+    runs = [{p: float(v) for p, v in leaves.items()}]
+    checks = check_slos(scenario, runs)
+    slo = []
+    for check in checks:
+        value = leaves.get(check.path)
+        low, high = getattr(value, "ci_low", None), getattr(value, "ci_high", None)
+        n = getattr(value, "n", 1)
+        check = SloCheck(
+            check.text, check.path, check.value, low, high, check.limit, check.at_most, n
+        )
+        slo.append((check.passed, check.line()))
+    return {
+        "title": "The answer",
+        "value_header": "mean [95% CI]" if replicated else "value",
+        "kpis": kpis,
+        "verdicts": [],
+        "slo": slo,
+        "method": METHOD if replicated else "",
+    }
+
+
+def comparison_answer(a: Any, b: Any, table: Any) -> dict[str, Any]:
+    """A comparison's answer block: the verdict per answer KPI, each side's SLO lines.
+
+    Args:
+        a: side A's :class:`~simulator.experiment.replications.Replications`.
+        b: side B's.
+        table: the comparison table (one row per KPI).
+    """
+    from simulator.experiment.estimates import flatten
+
+    scenario = b.scenario if b.scenario.answers else a.scenario
+    n = len(b.summaries)
+    verdicts = [
+        verdict(p, table.loc[p].to_dict(), n) for p in answer_kpis(scenario) if p in table.index
+    ]
+    slo = []
+    for side, reps in (("A", a), ("B", b)):
+        for check in check_slos(reps.scenario, [flatten(s) for s in reps.summaries]):
+            slo.append((check.passed, f"{side}: {check.line()}"))
+    return {
+        "title": f"The answer: A = {a.scenario.name}, B = {b.scenario.name}",
+        "value_header": "",
+        "kpis": [],
+        "verdicts": verdicts,
+        "slo": slo,
+        "method": METHOD,
+    }
+
+
+def sweep_answer(sweep: Any, path: str) -> dict[str, Any]:
+    """A sweep's answer block: one KPI per point and its paired difference from point 0."""
+    info = kpi(path)
+    table = sweep.table()
+    means = {r["point"]: r for r in table[table["kpi"] == path].to_dict("records")}
+    differences = sweep.differences()
+    changes = differences[differences["kpi"] == path].set_index("point")
+    kpis = []
+    for point, values in enumerate(sweep.points):
+        label = ", ".join(f"{p}={v}" for p, v in values.items())
+        row = means.get(point)
+        text = "-" if row is None else info.format(row["mean"])
+        if row is not None and row["ci_low"] == row["ci_low"]:  # not NaN
+            text += f" [{info.format(row['ci_low'])}, {info.format(row['ci_high'])}]"
+        if point == 0:
+            text += "; the reference"
+        elif point in changes.index and math.isfinite(changes.at[point, "difference"]):
+            c = changes.loc[point]
+            text += (
+                f"; {info.format(c['difference'])} [{info.format(c['ci_low'])}, "
+                f"{info.format(c['ci_high'])}] against point 0"
+                + (", a real difference" if c["significant"] else ", within noise")
+            )
+        kpis.append((label, text))
+    return {
+        "title": f"The answer: {info.heading} at each point",
+        "value_header": "mean [95% CI]; paired difference from point 0",
+        "kpis": kpis,
+        "verdicts": [],
+        "slo": [],
+        "method": METHOD,
+    }

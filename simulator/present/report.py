@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from simulator.experiment.answer import comparison_answer, run_answer, sweep_answer
 from simulator.experiment.estimates import Estimate, table_estimate
 from simulator.present.kpis import (
     HEADLINE,
@@ -91,6 +92,7 @@ def render_report(result: SimulationResult) -> str:
         title=f"{s['scenario']} — campaign-sim report",
         name=s["scenario"],
         question=_question(result.scenario),
+        answer=run_answer(result.scenario, s),
         provenance=describe(s.get("provenance", {})),
         runs=_runs(s),
         scale=_scale_section(s),
@@ -267,6 +269,7 @@ def render_comparison(comparison: Comparison) -> str:
         "comparison.html.j2",
         title=f"{sa['scenario']} vs {sb['scenario']} — campaign-sim comparison",
         provenance=describe(comparison.provenance),
+        answer=comparison_answer(comparison.a, comparison.b, table),
         a={"label": "A", "name": sa["scenario"], "question": _question(a.scenario)},
         b={"label": "B", "name": sb["scenario"], "question": _question(b.scenario)},
         seed=sa["seed"],
@@ -351,6 +354,7 @@ def render_sweep(sweep: Sweep, kpi: str | None = None) -> str:
         "sweep.html.j2",
         title=f"sweep of {scenario.name} — campaign-sim report",
         provenance=describe(sweep.provenance),
+        answer=sweep_answer(sweep, shown[0] if shown else "checkout_latency_ms.p99"),
         name=scenario.name,
         question=_question(scenario),
         points=len(sweep.points),
