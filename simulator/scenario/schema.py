@@ -92,7 +92,8 @@ MAX_STAFF = 1_000_000
 """Most people (pickers, agents) on duty in one place at the run's scale: each is tracked."""
 
 
-_KPI_PATH = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)*")
+_KPI_PATH = re.compile(r"[A-Za-z_][^\s.+*/()]*(\.[^\s.+*/()]+)*")
+"""A summary path: dotted names; a name may hold ``-``, ``:``, ``@`` or ``[]`` (faults)."""
 
 
 class Scenario(_Model):
@@ -191,7 +192,8 @@ class Scenario(_Model):
     answers: list[str] = Field(
         default=[],
         description="The KPIs that answer the scenario's question (dotted paths, as in "
-        "kpis.csv, e.g. payments_lost_to_outage): tables and reports show them first, "
+        "kpis.csv, e.g. payments_lost_to_outage or "
+        "recovery_time_s.component_down:payment.alipay@700s): tables and reports show them first, "
         "and a comparison states its verdict on each. Empty: net profit, orders, lost "
         "GMV and checkout p99.",
     )
