@@ -18,7 +18,8 @@ For notebooks, :func:`replicate`, :func:`compare` and :func:`sweep` return DataF
                         subject_to=["cs_busiest_hour_wait_s<=30"])
 
 The ``run_*`` functions return the objects behind them, which also write their tables
-to a folder (the HTML reports are written by :mod:`simulator.present`). Given ``out``,
+to a folder (the HTML reports are written by :mod:`simulator.present`) and show in a
+notebook as a compact table, the answer first (``_repr_html_``, ``.html(kpis)``). Given ``out``,
 every finished replication is written to its own folder as it finishes
 (``summary.json`` last, so a half-written one is never taken as finished), and a later
 call with the same folder skips the replications already there whose scenario, seed and

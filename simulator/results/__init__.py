@@ -4,8 +4,9 @@ A replication of the model hands over a :class:`~simulator.model.record.RunRecor
 :func:`summarise` turns it into a :class:`SimulationResult` (``summary.json``'s figures,
 the per-interval and per-hour tables, the paid orders if kept), which writes its files
 and draws its plots. This room reads the model only through that record (and
-:func:`simulator.model.run`), never a component's attributes; the HTML report and the
-KPI formatting for people are in :mod:`simulator.present`.
+:func:`simulator.model.run`), never a component's attributes. How each KPI prints is
+:mod:`~simulator.results.registry`'s, a notebook's KPI tables are
+:mod:`~simulator.results.display`'s, and the HTML report is :mod:`simulator.present`'s.
 """
 
 from simulator.results.result import SimulationResult, to_json
