@@ -137,6 +137,8 @@ def test_a_sweep_shows_each_point_against_point_0(sweep):
 def test_a_sweep_table_of_chosen_kpis(sweep):
     html = sweep.html(["db_pool_timeouts"])
     assert rows_in_order(html) == ["db_pool_timeouts", "db_pool_timeouts"]
+    missing = sweep.html(["no.such_kpi"])  # a KPI no point has: dashes, not an error
+    assert rows_in_order(missing) == ["no.such_kpi"] * 2 and missing.count(">-</td>") == 4
 
 
 def test_every_text_is_escaped():

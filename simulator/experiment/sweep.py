@@ -161,7 +161,7 @@ class Sweep:
         table = self.table()
         paths = list(dict.fromkeys(answer_kpis(first.scenario) if kpis is None else kpis))
         have = [p for p in paths if p in set(table["kpi"])]
-        changes = self.differences(kpis=have) if have else pd.DataFrame(columns=["kpi"])
+        changes = self.differences(kpis=have) if have else pd.DataFrame(columns=["kpi", "point"])
         rows = []
         for path in paths:
             means = table[table["kpi"] == path].set_index("point")
