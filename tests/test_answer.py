@@ -119,7 +119,7 @@ def test_an_slo_is_judged_on_the_run_and_on_the_mean_of_replications():
     assert not orders.passed and orders.limit == 10 and orders.line().startswith("✗")
     runs = [{"checkout_latency_ms.p99": v, "orders": 50.0, "sessions": 1000.0} for v in (700, 1200)]
     latency = check_slos(scenario, runs)[0]
-    assert latency.passed and latency.uncertain and "reaches across the limit" in latency.line()
+    assert latency.passed and latency.uncertain and "CI crosses the limit" in latency.line()
 
 
 def test_an_slo_with_no_value_fails():

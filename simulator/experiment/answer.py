@@ -111,9 +111,8 @@ class SloCheck:
             line += " (no value in this run)"
         elif self.uncertain:
             line += (
-                f" (the {LEVEL:.0%} interval reaches across the limit: "
-                f"{'met' if self.passed else 'missed'} on average over {self.n} runs, "
-                f"not in every sale)"
+                f" ({'met' if self.passed else 'missed'} on the mean of {self.n} runs; its "
+                f"{LEVEL:.0%} CI crosses the limit, so another sale may go either way)"
             )
         return line
 
@@ -145,9 +144,8 @@ def verdict(path: str, row: Mapping[Any, Any], n: int) -> str:
     info = kpi(path)
     a, b, diff = row["a_mean"], row["b_mean"], row["difference"]
     low, high = row["ci_low"], row["ci_high"]
-    unit = f" {info.unit}" if info.unit in ("CNY", "ms", "s", "h") else ""
     text = (
-        f"{info.label}: B {info.format(b)} against A {info.format(a)}{unit}; "
+        f"{info.heading}: B {info.format(b)} against A {info.format(a)}; "
         f"B - A = {info.format(diff)} [{info.format(low)}, {info.format(high)}] "
         f"(paired {LEVEL:.0%} CI over {n} replications)"
     )
@@ -200,6 +198,11 @@ METHOD = (
 """How the intervals in an answer were made, as the reports state it."""
 
 
+def _question(scenario: Scenario) -> str:
+    """A scenario's question: its description's first line."""
+    return scenario.description.strip().partition("\n")[0]
+
+
 def _estimates(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """A summary's numeric leaves by dotted path, keeping replicated ones' intervals."""
     out: dict[str, Any] = {}
@@ -242,6 +245,7 @@ def run_answer(scenario: Scenario, summary: Mapping[str, Any]) -> dict[str, Any]
         slo.append((check.passed, check.line()))
     return {
         "title": "The answer",
+        "question": "",
         "value_header": "mean [95% CI]" if replicated else "value",
         "kpis": kpis,
         "verdicts": [],
@@ -270,7 +274,8 @@ def comparison_answer(a: Any, b: Any, table: Any) -> dict[str, Any]:
         for check in check_slos(reps.scenario, [flatten(s) for s in reps.summaries]):
             slo.append((check.passed, f"{side}: {check.line()}"))
     return {
-        "title": f"The answer: A = {a.scenario.name}, B = {b.scenario.name}",
+        "title": "The answer",
+        "question": f"{_question(b.scenario)} (A = {a.scenario.name}, B = {b.scenario.name})",
         "value_header": "",
         "kpis": [],
         "verdicts": verdicts,
@@ -305,6 +310,7 @@ def sweep_answer(sweep: Any, path: str) -> dict[str, Any]:
         kpis.append((label, text))
     return {
         "title": f"The answer: {info.heading} at each point",
+        "question": "",
         "value_header": "mean [95% CI]; paired difference from point 0",
         "kpis": kpis,
         "verdicts": [],
