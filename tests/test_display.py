@@ -129,7 +129,8 @@ def test_a_sweep_shows_each_point_against_point_0(sweep):
     assert shown == [path for path in DEFAULT_ANSWERS for _ in range(2)]  # a row per point
     change = sweep.differences(kpis=["checkout_latency_ms.p99"]).iloc[1]
     info = kpi("checkout_latency_ms.p99")
-    assert f"{info.format(change['difference'])} [{info.format(change['ci_low'])}, " in html
+    shown = info.format_change
+    assert f"{shown(change['difference'])} [{shown(change['ci_low'])}, " in html
     assert numbers_are_formatted(html)
     assert "database.pool_size=5, 80" in repr(sweep)
 
@@ -174,4 +175,4 @@ def test_runs_side_by_side_a_column_each(result):
 def test_a_comparison_of_chosen_kpis_judges_the_answer_kpis_among_them(comparison):
     html = comparison.html(["orders", "gmv"])
     assert rows_in_order(html) == ["orders", "gmv"]
-    assert html.count("<li>") == 1 and "<li>GMV: B " in html  # gmv answers, orders does not
+    assert html.count("<li>") == 1 and "<li>GMV (CNY): B " in html  # gmv answers, orders does not

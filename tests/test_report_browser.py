@@ -220,7 +220,7 @@ def test_compare_report_shows_both_sides_and_the_differences(browser, tmp_path):
         )
     }
     kpi, a, b, diff, ci, _, significant = rows["payment_success_rate"]
-    assert re.fullmatch(r"-?[\d.]+% \[-?[\d.]+%, -?[\d.]+%\]", f"{diff} {ci}")
+    assert re.fullmatch(r"-?[\d.]+ pp \[-?[\d.]+ pp, -?[\d.]+ pp\]", f"{diff} {ci}")
     assert float(b.rstrip("%")) > float(a.rstrip("%")) and significant == "yes"
     assert rows["sessions"][3] == "0.0"  # common random numbers: the same users on both sides
     assert page.locator("#all-kpis tr").count() > len(rows)

@@ -146,7 +146,8 @@ def verdict(path: str, row: Mapping[Any, Any], n: int) -> str:
     low, high = row["ci_low"], row["ci_high"]
     text = (
         f"{info.heading}: B {info.format(b)} against A {info.format(a)}; "
-        f"B - A = {info.format(diff)} [{info.format(low)}, {info.format(high)}] "
+        f"B - A = {info.format_change(diff)} [{info.format_change(low)}, "
+        f"{info.format_change(high)}] "
         f"(paired {LEVEL:.0%} CI over {n} replications)"
     )
     if not all(math.isfinite(v) for v in (diff, low, high)):
@@ -303,8 +304,9 @@ def sweep_answer(sweep: Any, path: str) -> dict[str, Any]:
         elif point in changes.index and math.isfinite(changes.at[point, "difference"]):
             c = changes.loc[point]
             text += (
-                f"; {info.format(c['difference'])} [{info.format(c['ci_low'])}, "
-                f"{info.format(c['ci_high'])}] against point 0"
+                f"; {info.format_change(c['difference'])} "
+                f"[{info.format_change(c['ci_low'])}, {info.format_change(c['ci_high'])}] "
+                f"against point 0"
                 + (", a real difference" if c["significant"] else ", within noise")
             )
         kpis.append((label, text))

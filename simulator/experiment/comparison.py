@@ -91,7 +91,7 @@ class Comparison:
                 rows.append(Row(path, ["-", "-", "-"], path in judged))
                 continue
             r = table.loc[path]
-            change = cell(path, r["difference"], r["ci_low"], r["ci_high"])
+            change = cell(path, r["difference"], r["ci_low"], r["ci_high"], change=True)
             cells = [cell(path, r["a_mean"]), cell(path, r["b_mean"])]
             cells.append(change + (" (real)" if r["significant"] else ""))
             rows.append(Row(path, cells, path in judged))

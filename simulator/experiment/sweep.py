@@ -255,7 +255,7 @@ def _point_cells(path: str, point: int, means: pd.DataFrame, diffs: pd.DataFrame
     if point not in diffs.index:
         return [mean, "-"]
     d = diffs.loc[point]
-    change = cell(path, d["difference"], d["ci_low"], d["ci_high"])
+    change = cell(path, d["difference"], d["ci_low"], d["ci_high"], change=True)
     return [mean, change + (" (real)" if d["significant"] else "")]
 
 

@@ -609,19 +609,21 @@ def optimize(
 
 
 def _confirmation_table(result: Any) -> Table:
-    """The confirmed plans: values, objective [95% CI], constraints met, difference."""
+    """The confirmed plans: values, objective [95% CI], constraints with bounds, difference."""
     problem = result.problem
     table = Table(
         title=Text(
-            f"Confirmation: the best {len(result.plans)} plans, "
-            f"{result.confirm_replications} replications each (common random numbers)"
+            f"Confirmation: {len(result.plans)} plans, {result.confirm_replications} "
+            f"replications each on a fresh block (common random numbers)"
         )
     )
     paths = [p for v in problem.variables for p in v.paths]
     names = [str(o.expression) for o in problem.objectives]
+    constraints = [str(c) for c in problem.constraints]
     versus = f"{names[0]} vs chosen [paired 95% CI]"
-    for column in ["", *paths, *names, "meets all", versus]:
-        table.add_column(Text(column), justify="right")
+    columns = ["", *paths, *names, *(f"{c}: mean (bound)" for c in constraints)]
+    for column in [*columns, "meets all", versus]:
+        table.add_column(Text(column), justify="right", overflow="fold")
     for row in result.confirmation.to_dict("records"):
         cells = ["chosen" if row["chosen"] else ""]
         cells += [fmt_grid_value(row[p]) for p in paths]
@@ -629,6 +631,7 @@ def _confirmation_table(result: Any) -> Table:
             f"{_num(row[n])} [{_num(row[f'{n} ci_low'])}, {_num(row[f'{n} ci_high'])}]"
             for n in names
         ]
+        cells += [f"{_num(row[f'{c}: value'])} ({_num(row[f'{c}: bound'])})" for c in constraints]
         cells.append("yes" if row["meets every constraint"] else "no")
         cells.append(
             ""

@@ -74,18 +74,25 @@ def fmt_grid_value(value: Any) -> str:
 def difference_cells(row: Mapping[Any, Any], kind: str) -> tuple[str, str, str, str]:
     """A comparison row (see ``estimates.difference``) as printed: A, B, B - A, [low, high].
 
-    Missing values (NaN) print as "-".
+    A share's difference is in percentage points (``2.10 pp``); missing values (NaN)
+    print as "-".
     """
 
     def cell(key: str) -> str:
         value = row[key]
         return fmt_kpi(value if math.isfinite(value) else None, kind)
 
+    def change(key: str) -> str:  # a share's change in percentage points
+        value = row[key]
+        if kind == "pct" and math.isfinite(value):
+            return f"{value * 100:.2f} pp"
+        return cell(key)
+
     return (
         cell("a_mean"),
         cell("b_mean"),
-        cell("difference"),
-        f"[{cell('ci_low')}, {cell('ci_high')}]",
+        change("difference"),
+        f"[{change('ci_low')}, {change('ci_high')}]",
     )
 
 

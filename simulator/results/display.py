@@ -117,17 +117,19 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def cell(path: str, value: Any, low: Any = None, high: Any = None) -> str:
+def cell(path: str, value: Any, low: Any = None, high: Any = None, change: bool = False) -> str:
     """A KPI's value in its unit, followed by `` [low, high]`` when both bounds are known.
 
-    ``-`` for no value (None, NaN or not a number).
+    ``-`` for no value (None, NaN or not a number). With ``change``, the value is a
+    difference: a share's in percentage points.
     """
     info = kpi(path)
+    show = info.format_change if change else info.format
     number = _number(value)
-    text = info.format(number)
+    text = show(number)
     lo, hi = _number(low), _number(high)
     if number is not None and lo is not None and hi is not None:
-        text += f" [{info.format(lo)}, {info.format(hi)}]"
+        text += f" [{show(lo)}, {show(hi)}]"
     return text
 
 

@@ -27,6 +27,8 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from simulator.scenario.schema import Scenario
 
@@ -71,16 +73,32 @@ class KPI:
         return self.label
 
     def format(self, value: float | None) -> str:
-        """The value in its unit's form: ``12.30%``, ``18,673,040``, ``1,817.2``; ``-`` for none."""
+        """The value in its unit's form: ``12.30%``, ``18,673,040``, ``1,817.2``; ``-`` for none.
+
+        Whole yuan for money; a count as a whole number when it is one (a run's) and to
+        one decimal when it is a mean; other numbers to one decimal from 10 up, else to
+        three significant digits, never in scientific notation.
+        """
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "-"
         if self.unit == "%":
             return f"{value:.2%}"
-        if self.unit == "CNY" or (self.scales and float(value).is_integer()):
+        if self.unit == "CNY":
             return f"{value:,.0f}"
-        if isinstance(value, int):
+        if isinstance(value, int) and not isinstance(value, bool):
             return f"{value:,}"
-        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.3g}"
+        if abs(value) >= 10 or value == 0:
+            return f"{value:,.1f}"
+        return np.format_float_positional(value, precision=3, fractional=False, trim="-")
+
+    def format_change(self, value: float | None) -> str:
+        """A difference in the KPI: a share's in percentage points (``2.10 pp``).
+
+        Anything else prints as :meth:`format` does.
+        """
+        if self.unit == "%" and value is not None and not math.isnan(value):
+            return f"{value * 100:.2f} pp"
+        return self.format(value)
 
     def clip(self, low: float, high: float) -> tuple[float, float]:
         """An interval cut to the KPI's range (the true value lies in it, so coverage holds)."""
