@@ -163,6 +163,7 @@ def test_replicated_report_shows_intervals(browser, tmp_path):
     assert "3 replications" in page.locator("body").inner_text()
     # the answer first: its section is the first, the default answer KPIs, the SLO lines
     assert page.locator("h2").all_inner_texts()[0] == "The answer"
+    assert page.locator("p.question").first.inner_text().endswith("?")  # the question above
     answers = page.locator("#answer-kpis tr td:first-child").all_inner_texts()
     assert answers == ["net profit (CNY)", "orders", "lost GMV (CNY)", "checkout latency p99 (ms)"]
     lines = page.locator("#slo li").all_inner_texts()
@@ -199,6 +200,7 @@ def test_compare_report_shows_both_sides_and_the_differences(browser, tmp_path):
     assert result.exit_code == 0, result.output
     page, errors = _open(browser, out / "report.html")
     assert page.locator("h2").all_inner_texts()[0].startswith("The answer")
+    assert page.locator("#answer p.question").inner_text().startswith("Channel A (Alipay)")
     verdicts = page.locator("#verdict li").all_inner_texts()
     assert verdicts[0].startswith("payment success rate: B ")
     assert verdicts[0].endswith("B is better, and the difference is real.")
@@ -243,6 +245,7 @@ def test_sweep_report_shows_each_point_and_the_kpis_against_the_grid(browser, tm
     assert "sweep of sale-start-spike" in page.title()
     assert _provenance(page, args)["replications"] == "2 of each point"
     assert "2 points" in page.locator("body").inner_text()
+    assert page.locator("p.question").first.inner_text().endswith("?")
     answer = page.locator("#answer-kpis tr").all()[1:]
     cells = [row.locator("td").all_inner_texts() for row in answer]
     assert cells[0][0] == "payment.channels[0].timeout_ms=500"
