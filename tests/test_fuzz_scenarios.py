@@ -858,7 +858,10 @@ def test_a_file_that_is_not_yaml_text_is_a_problem_at_its_place(
         ),
         ({"s.yaml": "extends: nothere.yaml\n"}, "s.yaml:1:1: extends: no file "),
         ({"s.yaml": f"extends: {'x' * 300}.yaml\n"}, "s.yaml:1:1: extends: cannot read "),
-        ({"s.yaml": "extends: [a.yaml]\n"}, "s.yaml:1:1: extends: must be a file name (got"),
+        (
+            {"s.yaml": "extends: [a.yaml]\n"},
+            "s.yaml:1:1: extends: must be a file name or a preset's name (got",
+        ),
         ({"s.yaml": "extends: |\n  two\n  lines\n"}, "s.yaml:1:1: extends: no file "),
     ],
     ids=["itself", "a-b-a", "missing", "name-too-long", "a-list", "two-lines"],

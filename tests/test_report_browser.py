@@ -200,7 +200,7 @@ def test_compare_report_shows_both_sides_and_the_differences(browser, tmp_path):
     assert result.exit_code == 0, result.output
     page, errors = _open(browser, out / "report.html")
     assert page.locator("h2").all_inner_texts()[0].startswith("The answer")
-    assert page.locator("#answer p.question").inner_text().startswith("Channel A (Alipay)")
+    assert page.locator("#answer p.question").inner_text().startswith(f"Which is better? {mark}")
     verdicts = page.locator("#verdict li").all_inner_texts()
     assert verdicts[0].startswith("payment success rate: B ")
     assert verdicts[0].endswith("B is better, and the difference is real.")
