@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from simulator.experiment.estimates import LEVEL, bounded_interval
+from simulator.results.display import cell
 from simulator.results.registry import DEFAULT_ANSWERS, answer_kpis, close_matches, kpi
 from simulator.scenario.expressions import Constraint, parse_constraint
 from simulator.scenario.schema import Scenario
@@ -101,10 +102,7 @@ class SloCheck:
 
     def line(self) -> str:
         """``✓ checkout_latency_ms.p99 <= 1000: 850.2 [700.1, 990.0]`` and a warning."""
-        info = kpi(self.path)
-        shown = info.format(self.value)
-        if self.low is not None and self.high is not None:
-            shown += f" [{info.format(self.low)}, {info.format(self.high)}]"
+        shown = cell(self.path, self.value, self.low, self.high)
         mark = "✓" if self.passed else "✗"
         line = f"{mark} {self.text}: {shown}"
         if math.isnan(self.value):
@@ -179,11 +177,7 @@ def answer_lines(
     lines = [question]
     for path in answer_kpis(scenario):
         info = kpi(path)
-        value = kpis.get(path, math.nan)
-        text = info.format(value)
-        low, high = (intervals or {}).get(path, (None, None))
-        if low is not None and high is not None and math.isfinite(low):
-            text += f" [{info.format(low)}, {info.format(high)}]"
+        text = cell(path, kpis.get(path, math.nan), *(intervals or {}).get(path, (None, None)))
         unit = f" {info.unit}" if info.unit in ("CNY", "ms", "s", "h") else ""
         lines.append(f"  {info.label}: {text}{unit}")
     return lines
@@ -226,13 +220,10 @@ def run_answer(scenario: Scenario, summary: Mapping[str, Any]) -> dict[str, Any]
     replicated = "replications" in summary
     kpis = []
     for path in answer_kpis(scenario):
-        info = kpi(path)
         value = leaves.get(path)
-        text = info.format(None if value is None else float(value))
         low, high = getattr(value, "ci_low", None), getattr(value, "ci_high", None)
-        if low is not None and high is not None:
-            text += f" [{info.format(low)}, {info.format(high)}]"
-        kpis.append((info.heading, text))
+        text = cell(path, None if value is None else float(value), low, high)
+        kpis.append((kpi(path).heading, text))
     runs = [{p: float(v) for p, v in leaves.items()}]
     checks = check_slos(scenario, runs)
     slo = []
@@ -296,18 +287,14 @@ def sweep_answer(sweep: Any, path: str) -> dict[str, Any]:
     for point, values in enumerate(sweep.points):
         label = ", ".join(f"{p}={v}" for p, v in values.items())
         row = means.get(point)
-        text = "-" if row is None else info.format(row["mean"])
-        if row is not None and row["ci_low"] == row["ci_low"]:  # not NaN
-            text += f" [{info.format(row['ci_low'])}, {info.format(row['ci_high'])}]"
+        text = "-" if row is None else cell(path, row["mean"], row["ci_low"], row["ci_high"])
         if point == 0:
             text += "; the reference"
         elif point in changes.index and math.isfinite(changes.at[point, "difference"]):
             c = changes.loc[point]
-            text += (
-                f"; {info.format_change(c['difference'])} "
-                f"[{info.format_change(c['ci_low'])}, {info.format_change(c['ci_high'])}] "
-                f"against point 0"
-                + (", a real difference" if c["significant"] else ", within noise")
+            change = cell(path, c["difference"], c["ci_low"], c["ci_high"], change=True)
+            text += f"; {change} against point 0" + (
+                ", a real difference" if c["significant"] else ", within noise"
             )
         kpis.append((label, text))
     return {
