@@ -13,6 +13,7 @@ from simulator.measure.recovery import small_window_s
 from simulator.model.campaign import build
 from simulator.model.components.gateway import TokenBucket, WaitingRoom
 from simulator.model.components.health import resize
+from simulator.model.components.servers import Servers
 from simulator.model.components.station import StationStats
 from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.protections import PeakShaving
@@ -271,7 +272,7 @@ def test_faults_that_cannot_be_simulated_are_refused(faults, message):
 
 def test_raising_capacity_lets_every_waiting_request_in():
     env = simpy.Environment()
-    resource = simpy.Resource(env, capacity=2)
+    resource = Servers(env, 2)
     requests = [resource.request() for _ in range(10)]
     stats = StationStats("s", 2)
     resize(resource, stats, 8, 0.0)

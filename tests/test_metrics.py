@@ -113,3 +113,30 @@ def test_enough_observations_for_a_quantile():
     from simulator.measure.metrics import enough
 
     assert [enough(q) for q in (0.5, 0.95, 0.99)] == [4, 40, 200]
+
+
+def test_add_many_is_add_in_order_to_the_bit():
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.lognormal(0, 2, 20_000), np.zeros(100)])
+    rng.shuffle(values)
+    one, many = Tally(), Tally()
+    for x in values.tolist():
+        one.add(x)
+    many.add_many(values[:777].tolist())
+    many.add_many(values[777:].tolist())
+    assert many.summary(0.5, 0.95, 0.99) == one.summary(0.5, 0.95, 0.99)
+    assert (many.std, many.minimum, many.maximum) == (one.std, one.minimum, one.maximum)
+
+
+@pytest.mark.parametrize("width", [1.0, 0.1, 0.3, 7.3, 60.0])
+def test_interval_counter_bins_as_int_of_now_over_width(width):
+    rng = np.random.default_rng(5)
+    times = np.sort(rng.uniform(0, 500, 5_000)).tolist()
+    times += [k * width for k in range(50)]  # on the edges, out of order
+    times += rng.uniform(0, 500, 200).tolist()  # and back in time
+    counter, expected = IntervalCounter(width), {}
+    for t in times:
+        counter.add(t)
+        i = int(t * (1 / width))
+        expected[i] = expected.get(i, 0) + 1
+    assert {i: v for i, v in enumerate(counter.values) if v} == expected

@@ -50,6 +50,9 @@ _ENDS_BEFORE_CART = {BOUNCE: Outcome.BOUNCED, BROWSE: Outcome.BROWSED}
 # What a user may refresh: failures of the shop, not of their payment or of stock.
 _REFRESHABLE = frozenset({Outcome.ABANDONED, Outcome.REJECTED, Outcome.RATE_LIMITED, Outcome.ERROR})
 
+_FOLD = 4096
+"""Page latencies kept aside before they are folded into the tally (in order, at once)."""
+
 Call = Callable[[float], Generator[Any, Any, Outcome | None]]
 """A call an application server makes, given when its caller stops waiting."""
 
@@ -145,7 +148,9 @@ class Shop:
         self.put_off = 0
         """Users a slow landing page put off."""
         self.outcome_series = [IntervalCounter(interval_s) for _ in Outcome]
-        self.page_latency = Tally()
+        self._page_latency = Tally()
+        self._page_times: list[float] = []
+        """Page latencies not yet in the tally: folded in by the thousand."""
         self.checkout_latency = Tally()
         self.checkout_series = IntervalQuantiles(interval_s)
         self.window_s = small_window_s(interval_s)
@@ -158,6 +163,14 @@ class Shop:
         self.doors_closed = False
         self.all_done = env.event()
         """Fires when the doors are closed and the last visit has ended."""
+
+    @property
+    def page_latency(self) -> Tally:
+        """Latencies of the pages served so far."""
+        if self._page_times:
+            self._page_latency.add_many(self._page_times)
+            self._page_times.clear()
+        return self._page_latency
 
     def close_doors(self) -> None:
         """No more arrivals: the run ends when the visits in progress have ended.
@@ -192,6 +205,9 @@ class Shop:
         self.outcomes[outcome] += 1
         self.source_outcomes[user.source][outcome] += 1
         self.outcome_series[outcome].add(now)
+        if len(self._page_times) >= _FOLD:
+            self._page_latency.add_many(self._page_times)
+            self._page_times.clear()
         self.open_sessions -= 1
         if self.doors_closed and not self.open_sessions:
             self.all_done.succeed()
@@ -269,14 +285,17 @@ class Shop:
             return _ERROR
         asked = env.now
         deadline = asked + user.patience_s
-        failed, worker = yield from gateway.enter(
-            deadline, page == 0 and user.coupon is None, self.lanes[user.segment]
-        )
-        if failed is not None:
-            return failed
+        worker = gateway.try_enter(asked)
+        if worker is None:
+            failed, worker = yield from gateway.enter(
+                deadline, page == 0 and user.coupon is None, self.lanes[user.segment]
+            )
+            if failed is not None:
+                return failed
         cache, item = self.cache, user.pages[page]
         server, latency = cache.lookup(item, env.now)
         yield env.timeout(gateway.service_time() + latency)
+        failed = None
         if server is not None:
             failed = yield from cache.rebuild(item, server, deadline)
         recommend = self.recommend
@@ -284,7 +303,7 @@ class Shop:
             yield from recommend(deadline)  # non-core: the page is served either way
         gateway.leave(worker)
         now = env.now
-        self.page_latency.add(now - asked)
+        self._page_times.append(now - asked)
         if failed is None and now > deadline:
             return _ABANDONED
         if page == 0 and self.stay is not None and failed is None and user.plan != BOUNCE:
@@ -305,10 +324,13 @@ class Shop:
         env, gateway = self.env, self.gateway
         if self.routing is not None and self._stranded(user):
             return _ERROR
-        deadline = env.now + patience
-        failed, worker = yield from gateway.enter(deadline, False, self.lanes[user.segment])
-        if failed is not None:
-            return failed
+        now = env.now
+        deadline = now + patience
+        worker = gateway.try_enter(now)
+        if worker is None:
+            failed, worker = yield from gateway.enter(deadline, False, self.lanes[user.segment])
+            if failed is not None:
+                return failed
         yield env.timeout(gateway.service_time())
         gateway.leave(worker)
         return _ABANDONED if env.now > deadline else None
@@ -361,11 +383,13 @@ class Shop:
             return _ERROR
         started = env.now
         deadline = started + user.patience_s
-        failed, worker = yield from gateway.enter(
-            deadline, not user.pages, self.lanes[user.segment]
-        )
-        if failed is not None:
-            return failed
+        worker = gateway.try_enter(started)
+        if worker is None:
+            failed, worker = yield from gateway.enter(
+                deadline, not user.pages, self.lanes[user.segment]
+            )
+            if failed is not None:
+                return failed
         units = user.units
         key = yield from stock.deduct(
             self._stock_keys(user), units, deadline, gateway.service_time()
@@ -403,11 +427,14 @@ class Shop:
         while True:
             if self.routing is not None and self._stranded(user):
                 return _ERROR
-            deadline = env.now + user.patience_s
+            now = env.now
+            deadline = now + user.patience_s
             lane = self.lanes[user.segment]
-            failed, worker = yield from gateway.enter(deadline, False, lane)
-            if failed is not None:
-                return failed
+            worker = gateway.try_enter(now)
+            if worker is None:
+                failed, worker = yield from gateway.enter(deadline, False, lane)
+                if failed is not None:
+                    return failed
             yield env.timeout(gateway.service_time())
             result = yield from payments.pay(channel, deadline, lane)
             gateway.leave(worker)

@@ -14,9 +14,11 @@ import bisect
 import functools
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from simulator.measure.streams import Streams, buffered, make_sampler
 from simulator.model.keys import KeySpace, zipf_cdf
@@ -81,6 +83,40 @@ def _cumulative(shares: list[float]) -> list[float]:
     return cumulative
 
 
+def _choices(
+    rng: Any, segment_cdf: list[float], channel_cdf: list[float], region_cdf: list[float]
+) -> Callable[[], tuple[int, float, float, float, float, int, int]]:
+    """Each user's seven uniforms of ``users.choices``, drawn in blocks, the choices made.
+
+    Per user, in this order: the segment, the bounce, page-count, add-to-cart and
+    checkout decisions' uniforms, the payment channel and the region. Drawn as a block
+    of rows, they are the very numbers drawn one at a time in the same order, and
+    ``searchsorted(side="right")`` is ``bisect_right``.
+    """
+    segments, channels, regions = (np.asarray(c) for c in (segment_cdf, channel_cdf, region_cdf))
+
+    def blocks() -> Iterator[list[tuple[int, float, float, float, float, int, int]]]:
+        while True:
+            u = rng.random(_USERS_PER_BLOCK * 7).reshape(_USERS_PER_BLOCK, 7)
+            yield list(
+                zip(
+                    np.searchsorted(segments, u[:, 0], side="right").tolist(),
+                    u[:, 1].tolist(),
+                    u[:, 2].tolist(),
+                    u[:, 3].tolist(),
+                    u[:, 4].tolist(),
+                    np.searchsorted(channels, u[:, 5], side="right").tolist(),
+                    np.searchsorted(regions, u[:, 6], side="right").tolist(),
+                    strict=True,
+                )
+            )
+
+    return functools.partial(next, itertools.chain.from_iterable(blocks()))
+
+
+_USERS_PER_BLOCK = 1024
+
+
 class _Named:
     """A run's streams under a prefix: a channel's users draw from streams of their own."""
 
@@ -130,7 +166,12 @@ class Population:
         self._segment_cdf = _cumulative(shares)
         self._channel_cdf = _cumulative([c.share for c in scenario.payment.channels])
         self._region_cdf = _cumulative([r.share for r in scenario.fulfilment.regions])
-        self._uniform = buffered(streams.generator("users.choices").random)
+        self._choices = _choices(
+            streams.generator("users.choices"),
+            self._segment_cdf,
+            self._channel_cdf,
+            self._region_cdf,
+        )
         sites = scenario.datacenters
         self._site_cdf = None if sites is None else _cumulative([s.share for s in sites.sites])
         # Its own stream, so adding datacenters leaves every other draw of the users alone.
@@ -181,12 +222,8 @@ class Population:
 
     def next_user(self, now: float = 0.0) -> User:
         """The next arriving user, arriving at ``now``."""
-        u = self._uniform
-        segment = bisect.bisect_right(self._segment_cdf, u())
+        segment, u_bounce, u_pages, u_cart, u_checkout, channel, region = self._choices()
         skip, bounce, cart, checkout, log_more, think, basket, patience = self._by_segment[segment]
-        # A fixed number of uniform draws per user, whatever the branch, keeps the users
-        # aligned across scenarios that change one probability.
-        u_bounce, u_pages, u_cart, u_checkout = u(), u(), u(), u()
         promotions = self._promotions
         event, item_key, coupon, uplift, without_coupon = -1, -1, None, 1.0, 1.0
         # The decision the promotions move: add to cart, or pay for those who skip browsing.
@@ -216,28 +253,35 @@ class Population:
         if item_key >= 0:  # came for the event's item: its page, then the cart
             viewed, in_cart = [item_key] * pages, item_key
         else:
-            viewed = [item() for _ in range(pages)]
             existing = self.keys.existing
             # The cart holds the last item viewed that exists (a fresh draw when none did).
-            in_cart = next((key for key in reversed(viewed) if key < existing), None)
+            if pages == 1:
+                key = item()
+                viewed = [key]
+                in_cart = key if key < existing else None
+            else:
+                viewed = [item() for _ in range(pages)]
+                in_cart = next((key for key in reversed(viewed) if key < existing), None)
             while in_cart is None:
                 key = item()
                 in_cart = key if key < existing else None
         # pauses before each later page and before the add-to-cart request
         steps = max(pages - 1, 0) + (plan >= LEAVE_CART and pages > 0)
+        # Positional: the fields' order (faster than keywords, once per arrival).
         user = User(
-            segment=segment,
-            pages=viewed,
-            item=in_cart,
-            pauses_s=[think() for _ in range(steps)],
-            plan=plan,
-            basket_cny=basket(),
-            patience_s=patience(),
-            channel=bisect.bisect_right(self._channel_cdf, u()),
-            region=bisect.bisect_right(self._region_cdf, u()),
-            site=0 if self._site_cdf is None else self._site(),
-            dns_phase=0.0 if self._site_uniform is None else self._site_uniform(),
+            segment,
+            viewed,
+            in_cart,
+            [think() for _ in range(steps)] if steps else [],
+            plan,
+            basket(),
+            patience(),
+            channel,
+            region,
         )
+        if self._site_cdf is not None:
+            user.site = self._site()
+            user.dns_phase = self._site_uniform()  # type: ignore[misc]
         if promotions.active:
             user.event, user.coupon = event, coupon
             user.cart_draw, user.cart_rate_without_coupon = decided_by, without_coupon

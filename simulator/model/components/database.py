@@ -34,6 +34,7 @@ from simulator.measure.metrics import IntervalCounter
 from simulator.measure.outcomes import Outcome
 from simulator.measure.streams import Streams, make_sampler
 from simulator.model.components.health import Impairable
+from simulator.model.components.servers import Servers
 from simulator.model.components.station import StationStats, wait_for
 from simulator.model.keys import KeySpace, bucket
 from simulator.scenario.schema import Database as DatabaseConfig
@@ -58,7 +59,7 @@ class Instance(Impairable):
         self, env: simpy.Environment, name: str, config: DatabaseConfig, cluster: Database
     ) -> None:
         self.env = env
-        self.pool = simpy.Resource(env, capacity=config.pool_size)
+        self.pool = Servers(env, config.pool_size)
         self.pool_timeout_s = config.pool_timeout_ms / 1000
         self.knee = config.contention_knee
         self.slope = config.contention_slope
@@ -118,7 +119,7 @@ class Instance(Impairable):
             service_s *= 1.0 + self.slope * (pool.count - knee)
         yield env.timeout(service_s)
         end = env.now
-        pool.release(request)
+        pool.release()
         stats.served += 1
         stats.finish(now, end)
         cluster.queries.add(end)

@@ -27,6 +27,7 @@ from simulator.measure.metrics import IntervalCounter
 from simulator.measure.outcomes import Outcome
 from simulator.measure.streams import Streams, make_sampler
 from simulator.model.components.health import Impairable, resize
+from simulator.model.components.servers import Servers
 from simulator.model.components.station import StationStats, UtilisationWindow, wait_for
 from simulator.scenario.protections import Autoscaling, PeakShaving, RateLimit
 from simulator.scenario.schema import Gateway as GatewayConfig
@@ -105,11 +106,7 @@ class Gateway(Impairable):
         self.env = env
         self.lanes = lanes
         """A priority lane exists: workers are a PriorityResource, lane requests first."""
-        self.workers = (
-            simpy.PriorityResource(env, capacity=config.workers)
-            if lanes
-            else simpy.Resource(env, capacity=config.workers)
-        )
+        self.workers = Servers(env, config.workers, priority=lanes)
         self.queue_limit = float("inf") if config.queue_limit is None else config.queue_limit
         self._service_time = make_sampler(
             config.service_time_ms, streams.generator("gateway.service"), scale=1e-3
@@ -125,6 +122,8 @@ class Gateway(Impairable):
         )
         self.room = None if config.peak_shaving is None else WaitingRoom(config.peak_shaving)
         self.guarded = self.limiter is not None or self.room is not None
+        self.fast = not self.guarded
+        """No protection judges requests and no fault: :meth:`try_enter` may admit."""
         # Protections that judge every request, not only a visit's first one.
         self._limits_all = limit is not None and not limit.new_visits_only
         shaving = config.peak_shaving
@@ -156,6 +155,7 @@ class Gateway(Impairable):
     def set_fault(self, name: str, value: Any) -> None:
         """As :meth:`Impairable.set_fault`; a slowdown multiplies the worker's own time."""
         super().set_fault(name, value)
+        self.fast = not (self.guarded or self.impaired)
         if name == "slowdown":
             base = self._service_time
             self.service_time = base if value == 1.0 else (lambda: value * base())
@@ -176,6 +176,20 @@ class Gateway(Impairable):
 
     # --------------------------------------------------------------- requests
 
+    def try_enter(self, now: float) -> float | None:
+        """A worker at once, without a generator, when nothing can stand in the way.
+
+        Returns the worker (as :meth:`enter` would) when the gateway is healthy, has no
+        protections to judge the request and a worker is free with nobody waiting;
+        otherwise None, and the caller goes through :meth:`enter`, which decides.
+        """
+        workers = self.workers
+        if self.fast and workers.count < workers.capacity and not workers.queue:
+            workers.count += 1
+            self.stats.arrive(now, served=True)
+            return now
+        return None
+
     def enter(
         self, deadline: float, first: bool = False, lane: bool = False
     ) -> Generator[Any, Any, tuple[Outcome | None, Any]]:
@@ -186,8 +200,9 @@ class Gateway(Impairable):
         never turned away by a full queue.
 
         Returns:
-            ``(None, request)`` once a worker is assigned, to be given back with
-            :meth:`leave`; or ``(outcome, None)`` when shed, rejected, failed or abandoned.
+            ``(None, worker)`` once a worker is assigned, to be given back with
+            :meth:`leave` (the worker is the time the request arrived); or
+            ``(outcome, None)`` when shed, rejected, failed or abandoned.
         """
         env, stats, workers = self.env, self.stats, self.workers
         now = env.now
@@ -206,11 +221,7 @@ class Gateway(Impairable):
             stats.arrivals += 1
             stats.rejected += 1
             return _REJECTED, None
-        request = (
-            workers.request(priority=0 if lane else 1)  # type: ignore[call-arg]
-            if self.lanes
-            else workers.request()
-        )
+        request = workers.request(0 if lane else 1)
         granted = request.triggered
         stats.arrive(now, served=granted)
         if not granted:
@@ -223,8 +234,7 @@ class Gateway(Impairable):
                     stats.leave_queue(now, env.now, by_user=True)
                 return _ABANDONED, None
             stats.begin(now, env.now)
-        request.arrived_at = now  # type: ignore[attr-defined]  # SimPy events take attributes
-        return None, request
+        return None, now
 
     def _admit(
         self, now: float, deadline: float, first: bool
@@ -268,14 +278,14 @@ class Gateway(Impairable):
         """A worker takes up a request whose user has left, and finds out only at the end."""
         env = self.env
         self.stats.begin(arrived, env.now)
-        request.arrived_at = arrived
-        env.timeout(self.service_time()).callbacks.append(lambda _: self.leave(request))
+        env.timeout(self.service_time()).callbacks.append(lambda _: self.leave(arrived))
 
-    def leave(self, request: Any) -> None:
-        """Give the worker back at the end of the request."""
-        self.workers.release(request)
-        self.stats.served += 1
-        self.stats.finish(request.arrived_at, self.env.now)
+    def leave(self, worker: float) -> None:
+        """Give the worker back at the end of the request (``worker``: as :meth:`enter` gave)."""
+        self.workers.release()
+        stats = self.stats
+        stats.served += 1
+        stats.finish(worker, self.env.now)
 
 
 class Autoscaler:
@@ -431,6 +441,11 @@ class NoGateway:
         return 0.0
 
     @staticmethod
+    def try_enter(now: float) -> float:
+        """Admit at once."""
+        return now
+
+    @staticmethod
     def enter(
         deadline: float, first: bool = False, lane: bool = False
     ) -> Generator[Any, Any, tuple[Outcome | None, Any]]:
@@ -439,5 +454,5 @@ class NoGateway:
         yield  # a generator, like Gateway.enter
 
     @staticmethod
-    def leave(request: Any) -> None:
+    def leave(worker: Any) -> None:
         """Nothing to give back."""

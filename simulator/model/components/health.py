@@ -12,6 +12,7 @@ from typing import Any
 
 import simpy
 
+from simulator.model.components.servers import Servers
 from simulator.model.components.station import StationStats
 
 __all__ = ["Impairable", "resize"]
@@ -32,7 +33,7 @@ class Impairable:
 
     env: simpy.Environment
     stats: StationStats
-    resource: simpy.Resource
+    resource: Servers
     nominal_capacity: int
 
     impaired = False
@@ -60,15 +61,11 @@ class Impairable:
         )
 
 
-def resize(resource: simpy.Resource, stats: StationStats, capacity: int, now: float) -> None:
+def resize(resource: Servers, stats: StationStats, capacity: int, now: float) -> None:
     """Give ``resource`` a new number of servers; waiting requests take any new ones at once.
 
     Requests in service keep their server when capacity shrinks: the resource serves no
     one new until it is below the new capacity.
     """
-    resource._capacity = capacity  # SimPy has no public setter; the grant rule reads it
-    # A Resource grants one queued request per trigger: trigger until the new servers
-    # are taken or nobody waits.
-    while resource.queue and resource.count < capacity:
-        resource._trigger_put(None)
+    resource.resize(capacity)
     stats.resize(now, capacity)

@@ -32,6 +32,7 @@ import simpy
 
 from simulator.measure.outcomes import Outcome
 from simulator.measure.streams import Streams, buffered, make_sampler
+from simulator.model.components.servers import Servers
 from simulator.model.components.station import wait_for
 from simulator.scenario.commerce import Deduction
 
@@ -84,7 +85,7 @@ class Stock:
             self.race = make_sampler(
                 config.race_window_ms, streams.generator(f"{name}.race"), scale=1e-3
             )
-        self._locks: dict[int, simpy.Resource] = {}
+        self._locks: dict[int, Servers] = {}
         lock = config.lock
         if lock is not None:
             self.lease_s = lock.lease_ms / 1000
@@ -201,7 +202,7 @@ class Stock:
         else:
             lock = self._locks.get(key)
             if lock is None:
-                lock = self._locks[key] = simpy.Resource(env, capacity=1)
+                lock = self._locks[key] = Servers(env, 1)
             request = lock.request()
             if not request.triggered:
                 request = yield from wait_for(
@@ -227,7 +228,7 @@ class Stock:
         return ok
 
     @staticmethod
-    def _release(lock: simpy.Resource, request: Any, released: list[bool]) -> None:
+    def _release(lock: Servers, request: Any, released: list[bool]) -> None:
         if not released[0]:
             released[0] = True
             lock.release(request)

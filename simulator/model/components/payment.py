@@ -27,6 +27,7 @@ from simulator.measure.metrics import IntervalCounter
 from simulator.measure.outcomes import Outcome
 from simulator.measure.streams import Streams, buffered, make_sampler
 from simulator.model.components.health import Impairable
+from simulator.model.components.servers import Servers
 from simulator.model.components.station import StationStats, wait_for
 from simulator.model.resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from simulator.scenario.schema import Payment as PaymentConfig
@@ -81,11 +82,7 @@ class PaymentChannel(Impairable):
         self.name = config.name
         self.lanes = lanes
         """A priority lane exists: slots are a PriorityResource, lane payments first."""
-        self.slots = (
-            simpy.PriorityResource(env, capacity=config.capacity)
-            if lanes
-            else simpy.Resource(env, capacity=config.capacity)
-        )
+        self.slots = Servers(env, config.capacity, priority=lanes)
         self.timeout_s = config.timeout_ms / 1000
         self.success_probability = config.success_probability
         prefix = f"payment.{config.name}"
@@ -134,11 +131,7 @@ class PaymentChannel(Impairable):
         give_up = now + self.timeout_s
         limit = min(give_up, deadline)
         by_user = limit < give_up  # whose clock runs out first: the user's or the shop's
-        request = (
-            slots.request(priority=0 if lane else 1)  # type: ignore[call-arg]
-            if self.lanes
-            else slots.request()
-        )
+        request = slots.request(0 if lane else 1)
         if not request.triggered:
             self.queued.add(now)
             request = yield from wait_for(env, request, limit)

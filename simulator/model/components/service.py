@@ -16,6 +16,7 @@ import simpy
 from simulator.measure.outcomes import Outcome
 from simulator.measure.streams import Streams, make_sampler
 from simulator.model.components.health import Impairable
+from simulator.model.components.servers import Servers
 from simulator.model.components.station import StationStats, wait_for
 from simulator.scenario.schema import Recommendations as ServiceConfig
 
@@ -46,7 +47,7 @@ class Service(Impairable):
     ) -> None:
         self.env = env
         self.name = name
-        self.servers = simpy.Resource(env, capacity=config.servers)
+        self.servers = Servers(env, config.servers)
         self.resource, self.nominal_capacity = self.servers, config.servers
         self.service_time = make_sampler(
             config.service_time_ms, streams.generator(f"{name}.service"), 1e-3
@@ -77,7 +78,7 @@ class Service(Impairable):
             return _ABANDONED
         stats.begin(now, env.now)
         yield env.timeout(service_s)
-        servers.release(request)
+        servers.release()
         stats.served += 1
         stats.finish(now, env.now)
         return None
