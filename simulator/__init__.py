@@ -16,14 +16,14 @@ The public API::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
-
-from simulator.results import SimulationResult, simulate
-from simulator.scenario.loader import ScenarioError, load_scenario
-from simulator.scenario.schema import Scenario
 
 if TYPE_CHECKING:
     from simulator.experiment.optimization import Optimization
+    from simulator.results import SimulationResult, simulate
+    from simulator.scenario.loader import ScenarioError, load_scenario
+    from simulator.scenario.schema import Scenario
 
 __all__ = [
     "Scenario",
@@ -45,3 +45,29 @@ def optimize(scenario: Any, vary: Any, **options: Any) -> Optimization:
     from simulator.experiment.optimize import run_optimization
 
     return run_optimization(scenario, vary, **options)
+
+
+# Every submodule import (the command line's included) runs this file first, so the
+# public names load on first use (PEP 562): ``campaign-sim --help`` does not wait for
+# pandas and scipy, and ``from simulator import simulate`` works as before.
+_LAZY = {
+    "Scenario": "simulator.scenario.schema",
+    "ScenarioError": "simulator.scenario.loader",
+    "SimulationResult": "simulator.results",
+    "load_scenario": "simulator.scenario.loader",
+    "simulate": "simulator.results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module when the name is first read."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later reads skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

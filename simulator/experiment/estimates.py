@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from simulator.measure.streams import Streams
 from simulator.results.registry import kpi as kpi_info
@@ -96,6 +95,8 @@ def confidence_interval(
     values: Sequence[float] | np.ndarray, level: float = LEVEL
 ) -> tuple[float, float, float]:
     """Mean and Student-t confidence interval of independent replication values."""
+    from scipy import stats  # here, not at the top: a worker or the CLI need not load it
+
     n = len(values)
     mean = float(np.mean(values))
     half = float(stats.t.ppf((1 + level) / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
@@ -106,6 +107,8 @@ def bootstrap_interval(
     values: Sequence[float], level: float = LEVEL, rng: np.random.Generator | None = None
 ) -> tuple[float, float, float]:
     """Mean and BCa bootstrap confidence interval of the mean of replication values."""
+    from scipy import stats
+
     data = np.asarray(values, dtype=float)
     mean = float(data.mean())
     if np.ptp(data) == 0:
@@ -179,6 +182,8 @@ def _difference_range(kpi: str) -> tuple[float, float]:
 
 def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
     """Difference of means b - a with the unpaired (Welch) t interval."""
+    from scipy import stats
+
     va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
     diff = float(np.mean(b) - np.mean(a))
     if va + vb == 0:

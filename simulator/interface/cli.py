@@ -17,9 +17,8 @@ from contextlib import contextmanager
 from fractions import Fraction
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -27,46 +26,19 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from simulator.experiment import (
-    ExperimentError,
-    Interrupted,
-    SchedulerError,
-    SearchError,
-    parse_grid,
-    run_comparison,
-    run_optimization,
-    run_replications,
-    run_sweep,
-)
-from simulator.experiment.answer import (
-    SloCheck,
-    answer_kpis,
-    answer_lines,
-    check_slos,
-    unknown_kpis,
-    verdict,
-)
-from simulator.experiment.estimates import BOOTSTRAP_MIN_N, flatten, table_estimate
 from simulator.interface.invocation import ArgvGroup, invocation
-from simulator.model import scale_notes
-from simulator.present.kpis import (
-    HEADLINE,
-    business_rows,
-    channel_rows,
-    delivery_rows,
-    difference_cells,
-    fmt_grid_value,
-    fmt_kpi,
-    kpi_kind,
-    money_rows,
-    protection_rows,
-)
-from simulator.present.report import write_comparison_report, write_report, write_sweep_report
-from simulator.results import SimulationResult, simulate
-from simulator.scenario.file_schema import file_schema
-from simulator.scenario.loader import ScenarioError, load_scenario
 from simulator.scenario.presets import preset_dir, presets, resolve
-from simulator.scenario.schema import Scenario
+
+# The rooms behind the commands (pandas, scipy, matplotlib, Optuna with them) are imported
+# inside the commands that use them: ``--help``, ``--version``, ``list`` and ``validate``
+# start at once. tests/test_startup.py keeps it so.
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from simulator.experiment.answer import SloCheck
+    from simulator.results import SimulationResult
+    from simulator.scenario.loader import ScenarioError
+    from simulator.scenario.schema import Scenario
 
 __all__ = ["app", "main"]
 
@@ -128,6 +100,8 @@ def _options(
 
 
 def _load(scenario: str, overrides: list[str] | None) -> Scenario:
+    from simulator.scenario.loader import ScenarioError, load_scenario
+
     try:
         loaded = load_scenario(resolve(scenario), overrides or [])
     except ScenarioError as exc:
@@ -139,6 +113,10 @@ def _load(scenario: str, overrides: list[str] | None) -> Scenario:
 
 def _warn_scale(scenario: Scenario) -> None:
     """What the scenario's scale makes incomparable with the full-size sale, on stderr."""
+    if scenario.scale == 1:
+        return  # nothing to note (scale_notes says so too): the model need not be imported
+    from simulator.model import scale_notes
+
     notes = scale_notes(scenario)
     if notes:
         scale = Fraction(scenario.scale).limit_denominator(10_000)
@@ -157,6 +135,13 @@ def _problems(exc: ScenarioError, source: str) -> None:
         _say(_err, str(problem))
     count = len(exc.problems)
     _say(_err, f"{count} problem{'s' if count != 1 else ''} in {source}", "bold red")
+
+
+def simulate(scenario: Scenario, **options: Any) -> SimulationResult:
+    """One run: :func:`simulator.simulate`, imported (with the model and pandas) when called."""
+    from simulator.results import simulate as simulate_one
+
+    return simulate_one(scenario, **options)
 
 
 OUT_OF_MEMORY = (
@@ -197,6 +182,9 @@ OutOption = Annotated[Path | None, typer.Option(help="Output folder.", show_defa
 @contextmanager
 def _experiment(scheduler: str | None, source: str = "") -> Iterator[None]:
     """Run an experiment: Ctrl-C keeps finished work (exit 130); bad input exits 2."""
+    from simulator.experiment.runner import ExperimentError, Interrupted, SchedulerError
+    from simulator.scenario.loader import ScenarioError
+
     if scheduler is not None and importlib.util.find_spec("distributed") is None:
         _say(_err, "--scheduler needs the dask extra: pip install 'campaign-sim[dask]'")
         raise typer.Exit(2)
@@ -261,7 +249,11 @@ def run(
     machine: the scenario asks more than it can have). 1 stays free for unmet service
     levels.
     """
-    loaded = _load(scenario, set_)
+    loaded = _load(scenario, set_)  # a bad scenario is told before pandas and scipy load
+    from simulator.experiment import run_replications
+    from simulator.experiment.estimates import BOOTSTRAP_MIN_N, flatten
+    from simulator.present.report import write_report
+
     folder = out or Path("runs") / loaded.name
     started = time.perf_counter()
     if replications == 1 and warmup is None:
@@ -345,6 +337,9 @@ def compare(
     side with the differences), and each side's runs in OUT/A, OUT/B.
     """
     first, second = _load(a, set_), _load(b, set_)
+    from simulator.experiment import run_comparison
+    from simulator.present.report import write_comparison_report
+
     folder = out or Path("runs") / f"compare-{first.name}-vs-{second.name}"
     with _experiment(scheduler):
         comparison = run_comparison(
@@ -378,6 +373,8 @@ def comparison_table(
     table: pd.DataFrame, a: str, b: str, replications: int, all_kpis: bool = False
 ) -> Table:
     """B - A per KPI as a rich table: means, difference [95% CI], significance."""
+    from simulator.present.kpis import HEADLINE, difference_cells, kpi_kind
+
     kpis = list(table.index) if all_kpis else [k for k in HEADLINE if k in table.index]
     out = Table(
         title=f"A = {a}, B = {b}: B - A paired over {replications} replications "
@@ -419,6 +416,9 @@ def sweep(
     OUT/summary.parquet and .csv (per point and KPI: mean and 95% CI), OUT/sweep.png and
     OUT/report.html (the KPIs against the grid, every point's figures).
     """
+    from simulator.experiment import parse_grid, run_sweep
+    from simulator.present.report import write_sweep_report
+
     try:
         axes = parse_grid(grid)
     except ValueError as exc:
@@ -462,6 +462,8 @@ def sweep(
 
 def sweep_table(swept: Any, kpi: str, replications: int) -> Table:
     """A KPI per point: mean [95% CI], and its paired difference from point 0."""
+    from simulator.experiment.estimates import table_estimate
+    from simulator.present.kpis import difference_cells, fmt_grid_value, fmt_kpi
     from simulator.results.registry import kpi as kpi_info
 
     info = kpi_info(kpi)
@@ -559,6 +561,8 @@ def optimize(
     (the least violating one is shown); 130 interrupted (finished trials are kept).
     """
     loaded = _load(scenario, set_)
+    from simulator.experiment import SearchError, run_optimization
+
     folder = out or Path("runs") / f"optimize-{loaded.name}"
     started = time.perf_counter()
     try:
@@ -610,6 +614,8 @@ def optimize(
 
 def _confirmation_table(result: Any) -> Table:
     """The confirmed plans: values, objective [95% CI], constraints with bounds, difference."""
+    from simulator.present.kpis import fmt_grid_value
+
     problem = result.problem
     table = Table(
         title=Text(
@@ -737,6 +743,8 @@ def schema() -> None:
 
 def schema_json() -> str:
     """The JSON Schema of files as written, as committed in scenarios/scenario.schema.json."""
+    from simulator.scenario.file_schema import file_schema
+
     return json.dumps(file_schema(), indent=2)
 
 
@@ -755,6 +763,8 @@ def _print_answer(
     A KPI named in ``answers:`` or ``slo:`` that the run does not report is bad input
     (exit 2), told after the results are written, so nothing computed is lost.
     """
+    from simulator.experiment.answer import answer_lines, check_slos, unknown_kpis
+
     problems = unknown_kpis(scenario, list(runs[0]))
     if problems:
         for problem in problems:
@@ -781,6 +791,9 @@ def _print_verdict(comparison: Any, table: pd.DataFrame, folder: Path) -> list[S
 
     Returns B's SLO checks: a comparison gates on the plan under test, B.
     """
+    from simulator.experiment.answer import answer_kpis, check_slos, unknown_kpis, verdict
+    from simulator.experiment.estimates import flatten
+
     a, b = comparison.a, comparison.b
     runs = {side: [flatten(r) for r in reps.summaries] for side, reps in (("A", a), ("B", b))}
     for side, reps in (("A", a), ("B", b)):
@@ -824,6 +837,14 @@ def _exit_on_slo(checks: list[SloCheck]) -> None:
 
 def kpi_table(result: SimulationResult) -> Table:
     """The headline KPIs of a run (or the means and CIs of replications) as a rich table."""
+    from simulator.present.kpis import (
+        business_rows,
+        delivery_rows,
+        fmt_kpi,
+        money_rows,
+        protection_rows,
+    )
+
     s = result.summary
     runs = f", {s['replications']} replications: mean [95% CI]" if "replications" in s else ""
     table = Table(title=f"{s['scenario']} (seed {s['seed']}{runs})", show_header=True)
@@ -855,6 +876,8 @@ def kpi_table(result: SimulationResult) -> Table:
 
 def _print_channels(result: SimulationResult) -> None:
     """The per-channel table, when the sale buys traffic."""
+    from simulator.present.kpis import channel_rows
+
     if len(result.summary["traffic_channels"]) < 2:
         return
     header, *rows = channel_rows(result.summary)

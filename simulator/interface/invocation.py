@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from typer.core import TyperGroup
 
-from simulator.results.provenance import Invocation
+if TYPE_CHECKING:
+    from simulator.results.provenance import Invocation
 
 __all__ = ["ArgvGroup", "invocation"]
 
@@ -42,4 +43,7 @@ class ArgvGroup(TyperGroup):
 
 def invocation(overrides: Iterable[str] | None = None) -> Invocation:
     """The running command as typed, with its ``--set`` overrides."""
+    # Imported here: the results room brings pandas, which ``--help`` need not wait for.
+    from simulator.results.provenance import Invocation
+
     return Invocation.command_line(_ARGS.get(), overrides or [])

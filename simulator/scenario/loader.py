@@ -13,11 +13,14 @@ merged over its parent.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import io
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ __all__ = [
     "field_type",
     "load_scenario",
     "parse_path",
+    "reading_each_file_once",
 ]
 
 PathKey = tuple[str | int, ...]
@@ -211,7 +215,37 @@ def _scalar(node: Any) -> Any:
     return node
 
 
+_PARSED: ContextVar[dict[Path, _Document] | None] = ContextVar("parsed_files", default=None)
+"""The files parsed so far, while :func:`reading_each_file_once` is in force."""
+
+
+@contextmanager
+def reading_each_file_once() -> Iterator[None]:
+    """Within the block, a scenario file is parsed once however many files extend it.
+
+    Reading YAML with the place of every key is most of the time a load takes (about
+    10 ms a file), and loading many scenarios reads their parents over and over:
+    ``campaign-sim list`` loads every preset, and most extend ``baseline.yaml``. Each
+    load gets its own copy of a file's data; the files must not change inside the block.
+    """
+    token = _PARSED.set({})
+    try:
+        yield
+    finally:
+        _PARSED.reset(token)
+
+
 def _read_file(path: Path) -> _Document:
+    parsed = _PARSED.get()
+    if parsed is None:
+        return _parse_file(path)
+    if path not in parsed:
+        parsed[path] = _parse_file(path)
+    kept = parsed[path]  # the caller changes its document: it gets a copy
+    return _Document(copy.deepcopy(kept.data), dict(kept.positions))
+
+
+def _parse_file(path: Path) -> _Document:
     source = str(path)
     try:
         raw = path.read_bytes()

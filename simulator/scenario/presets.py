@@ -67,16 +67,17 @@ def question(description: str) -> str:
 def presets() -> list[tuple[str, Path, str]]:
     """``(name, path, question)`` of every preset: the sales first, then subfolders."""
     # Imported here: the loader finds the presets that files extend by name in this module.
-    from simulator.scenario.loader import ScenarioError, load_scenario
+    from simulator.scenario.loader import ScenarioError, load_scenario, reading_each_file_once
 
     found = []
     root = preset_dir()
     paths = sorted(root.glob("*.yaml")) + sorted(root.glob("*/*.yaml"))
-    for path in map(shown, paths):
-        try:
-            scenario = load_scenario(path)
-        except ScenarioError as exc:
-            found.append((path.stem, path, f"INVALID: {exc.problems[0]}"))
-            continue
-        found.append((scenario.name, path, question(scenario.description)))
+    with reading_each_file_once():  # most presets extend baseline.yaml: parse it once
+        for path in map(shown, paths):
+            try:
+                scenario = load_scenario(path)
+            except ScenarioError as exc:
+                found.append((path.stem, path, f"INVALID: {exc.problems[0]}"))
+                continue
+            found.append((scenario.name, path, question(scenario.description)))
     return found
