@@ -137,3 +137,14 @@ def test_reading_each_file_once_loads_the_same_scenarios(tmp_path):
         together = load_all()
     assert together == alone
     assert alone[1][0].startswith(f"{tmp_path / 'bad.yaml'}:4:3: gateway.workrs: unknown field")
+
+
+def test_list_reads_each_presets_heading_as_the_validated_preset_gives_it():
+    from simulator.scenario.loader import load_scenario
+    from simulator.scenario.presets import presets, question
+
+    listed = presets()
+    assert len(listed) >= 70
+    for name, path, asked in listed:
+        scenario = load_scenario(path)
+        assert (name, asked) == (scenario.name, question(scenario.description)), path

@@ -42,9 +42,9 @@ windows fit, or neither figure had a reference (a fault before any session ended
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from simulator.measure.metrics import Tally
 from simulator.measure.outcomes import Outcome
@@ -54,6 +54,9 @@ from simulator.scenario.protections import (
     DatacenterLoss,
     Fault,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "FAILURE_SLACK",

@@ -23,14 +23,16 @@ Two conventions hold throughout:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from simulator.measure.metrics import IntervalCounter, IntervalQuantiles, Tally
 from simulator.model.components.roster import HOUR_S  # the per-hour series' width
 from simulator.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "HOUR_S",

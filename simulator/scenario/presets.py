@@ -65,15 +65,27 @@ def question(description: str) -> str:
 
 
 def presets() -> list[tuple[str, Path, str]]:
-    """``(name, path, question)`` of every preset: the sales first, then subfolders."""
+    """``(name, path, question)`` of every preset: the sales first, then subfolders.
+
+    The name and the question come from each file's own ``name`` and ``description``,
+    read by libyaml without validating the sale (``campaign-sim list`` answers at
+    once); a file without them is loaded in full, and one that does not load is
+    listed as INVALID with its first problem.
+    """
+    root = preset_dir()
+    paths = [shown(p) for p in sorted(root.glob("*.yaml")) + sorted(root.glob("*/*.yaml"))]
+    headings = [_heading(path) for path in paths]
+    if all(headings):
+        return [(h[0], path, question(h[1])) for h, path in zip(headings, paths, strict=True) if h]
     # Imported here: the loader finds the presets that files extend by name in this module.
     from simulator.scenario.loader import ScenarioError, load_scenario, reading_each_file_once
 
     found = []
-    root = preset_dir()
-    paths = sorted(root.glob("*.yaml")) + sorted(root.glob("*/*.yaml"))
     with reading_each_file_once():  # most presets extend baseline.yaml: parse it once
-        for path in map(shown, paths):
+        for path, heading in zip(paths, headings, strict=True):
+            if heading is not None:
+                found.append((heading[0], path, question(heading[1])))
+                continue
             try:
                 scenario = load_scenario(path)
             except ScenarioError as exc:
@@ -81,3 +93,20 @@ def presets() -> list[tuple[str, Path, str]]:
                 continue
             found.append((scenario.name, path, question(scenario.description)))
     return found
+
+
+def _heading(path: Path) -> tuple[str, str] | None:
+    """A file's own ``name`` and ``description``, or None when it lacks either."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    name, description = document.get("name"), document.get("description")
+    if isinstance(name, str) and isinstance(description, str):
+        return name, description
+    return None
