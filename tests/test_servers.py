@@ -11,7 +11,16 @@ from simulator.model.components.servers import GRANTED, Servers
 from simulator.model.components.station import wait_for
 
 
-def _workload(resource_of, seed: int, priority: bool, ties: bool):
+def _condition_wait(env, request, until):
+    """Waiting as SimPy's documentation does it: a condition of the request and a timer."""
+    granted = yield request | env.timeout(max(until - env.now, 0.0))
+    if request not in granted:
+        request.cancel()
+        return None
+    return request
+
+
+def _workload(resource_of, seed: int, priority: bool, ties: bool, wait=wait_for):
     """Customers who queue with patience, hold a server, release it; capacity changes.
 
     Returns the log of (time, customer, what) and the number of events processed.
@@ -37,7 +46,7 @@ def _workload(resource_of, seed: int, priority: bool, ties: bool):
         else:
             request = resource.request()
         if not request.triggered:
-            request = yield from wait_for(env, request, now + draw(1.0))
+            request = yield from wait(env, request, now + draw(1.0))
             if request is None:
                 log.append((env.now, i, "reneged"))
                 return
@@ -82,6 +91,17 @@ def test_servers_grant_as_simpy_resource_does(seed: int, priority: bool, ties: b
     reneged = sum(what == "reneged" for _, _, what in ours)
     assert served > 50 and reneged > 10  # both paths were exercised
     assert our_events < their_events  # no request or release events while servers are free
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_waiting_with_first_of_is_waiting_on_a_condition(seed: int, ties: bool) -> None:
+    def resource_of(env):
+        return simpy.Resource(env, capacity=2)
+
+    theirs = _workload(resource_of, seed, False, ties, wait=_condition_wait)
+    ours = _workload(resource_of, seed, False, ties)
+    assert ours == theirs  # the same log and the same number of events
 
 
 def test_a_free_server_is_granted_without_an_event() -> None:

@@ -28,7 +28,12 @@ from simulator.measure.outcomes import Outcome
 from simulator.measure.streams import Streams, make_sampler
 from simulator.model.components.health import Impairable, resize
 from simulator.model.components.servers import Servers
-from simulator.model.components.station import StationStats, UtilisationWindow, wait_for
+from simulator.model.components.station import (
+    StationStats,
+    UtilisationWindow,
+    first_of,
+    wait_for,
+)
 from simulator.scenario.protections import Autoscaling, PeakShaving, RateLimit
 from simulator.scenario.schema import Gateway as GatewayConfig
 
@@ -268,7 +273,7 @@ class Gateway(Impairable):
     ) -> Generator[Any, Any, Any]:
         """Wait until ``deadline``; a request left behind is still served when its turn comes."""
         env = self.env
-        yield request | env.timeout(max(deadline - env.now, 0.0))
+        yield first_of(env, request, deadline)
         if request.triggered:
             return request
         request.callbacks.append(lambda _: self._serve_orphan(request, arrived))

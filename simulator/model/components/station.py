@@ -15,7 +15,7 @@ import simpy
 
 from simulator.measure.metrics import Tally, spread
 
-__all__ = ["StationStats", "UtilisationWindow", "wait_for"]
+__all__ = ["StationStats", "UtilisationWindow", "first_of", "wait_for"]
 
 
 def wait_for(env: simpy.Environment, request: Any, until: float) -> Generator[Any, Any, Any]:
@@ -28,11 +28,29 @@ def wait_for(env: simpy.Environment, request: Any, until: float) -> Generator[An
         The granted request (release it with the resource's ``release``), or None when
         the time ran out first, in which case the request has been withdrawn.
     """
-    granted = yield request | env.timeout(max(until - env.now, 0.0))
-    if request not in granted:
+    yield first_of(env, request, until)
+    if request.callbacks is not None:  # not granted by the time the waiter woke
         request.cancel()
         return None
     return request
+
+
+def first_of(env: simpy.Environment, event: simpy.Event, until: float) -> simpy.Event:
+    """An event that fires when ``event`` is processed or at ``until``, whichever is first.
+
+    What ``event | env.timeout(until - now)`` gives, in the same place of the event
+    order, without a :class:`simpy.Condition` and its value: the waiter tells which came
+    first by whether ``event`` has been processed (``event.callbacks is None``).
+    """
+    woken = simpy.Event(env)
+
+    def wake(_: object) -> None:
+        if not woken.triggered:
+            woken.succeed()
+
+    event.callbacks.append(wake)  # type: ignore[union-attr]  # the caller's event is pending
+    env.timeout(max(until - env.now, 0.0)).callbacks.append(wake)  # type: ignore[union-attr]
+    return woken
 
 
 def _interval_end(index: int, width: float) -> float:
