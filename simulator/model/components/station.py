@@ -167,19 +167,7 @@ class StationStats:
 
         ``served``: its service begins at once, as :meth:`begin` would record it.
         """
-        # _advance(now), inline: this and finish() run for every request.
-        span = now - self._last
-        if span > 0:
-            self._area_inside += self.inside * span
-            busy = self.busy
-            if busy:
-                area = busy * span
-                self._area_busy += area
-                if now < self._edge:
-                    self.busy_intervals[self._index] += area
-                elif self._width:
-                    self._spread_busy(self._last, now, busy)
-            self._last = now
+        self._advance(now)
         self.arrivals += 1
         inside = self.inside = self.inside + 1
         if inside > self.peak_inside:
@@ -199,18 +187,7 @@ class StationStats:
 
     def finish(self, arrived: float, now: float) -> None:
         """A request in service leaves at ``now``."""
-        span = now - self._last  # _advance(now), inline as in arrive()
-        if span > 0:
-            self._area_inside += self.inside * span
-            busy = self.busy
-            if busy:
-                area = busy * span
-                self._area_busy += area
-                if now < self._edge:
-                    self.busy_intervals[self._index] += area
-                elif self._width:
-                    self._spread_busy(self._last, now, busy)
-            self._last = now
+        self._advance(now)
         stay = now - arrived
         self.sojourn_total += stay
         self.sojourn_count += 1
