@@ -109,7 +109,7 @@ def test_a_free_server_is_granted_without_an_event() -> None:
     servers = Servers(env, 1)
     assert servers.request() is GRANTED and servers.count == 1
     waiting = servers.request()
-    assert not waiting.triggered and servers.queue == [waiting]
+    assert not waiting.triggered and list(servers.queue) == [waiting]
     servers.release()
     assert servers.count == 0 and not waiting.triggered  # handed over when processed
     env.run()

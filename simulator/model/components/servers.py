@@ -21,7 +21,11 @@ depends on that order, and the preset outputs are unchanged (``benchmarks/identi
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
+import operator
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import simpy
@@ -59,6 +63,9 @@ class _Request(simpy.Event):
             self.servers.queue.remove(self)
 
 
+_KEY = operator.attrgetter("key")
+
+
 class Servers:
     """``capacity`` identical servers and their queue (first come first served).
 
@@ -74,7 +81,7 @@ class Servers:
             served), as in ``simpy.PriorityResource``.
     """
 
-    __slots__ = ("env", "capacity", "count", "queue", "_schedule", "_order")
+    __slots__ = ("env", "capacity", "count", "queue", "_schedule", "_order", "_next")
 
     def __init__(self, env: simpy.Environment, capacity: int, priority: bool = False) -> None:
         if capacity <= 0:
@@ -83,8 +90,18 @@ class Servers:
         self.capacity = capacity
         self.count = 0
         """Servers assigned now."""
-        self.queue: list[_Request] = []
+        self.queue: deque[_Request] | list[_Request]
         """Requests waiting for a server, in the order they will get one."""
+        # First come first served takes from the head of a deque; a retry storm queues
+        # tens of thousands, and a list's pop(0) would move them all each time.
+        # Priority inserts in the middle, which a list does by bisection.
+        self._next: Callable[[], _Request]
+        if priority:
+            self.queue = []
+            self._next = functools.partial(self.queue.pop, 0)
+        else:
+            self.queue = deque()
+            self._next = self.queue.popleft
         self._schedule = env.schedule
         self._order = itertools.count() if priority else None
 
@@ -99,11 +116,10 @@ class Servers:
             queue.append(request)
         else:
             request = _Request(self, (priority, next(self._order)))
-            keys = [r.key for r in queue]
-            queue.insert(bisect.bisect_right(keys, request.key), request)
+            queue.insert(bisect.bisect_right(queue, request.key, key=_KEY), request)  # type: ignore[arg-type]  # a list when by priority
         # As SimPy: a new request lets the head of the queue take a free server.
         if self.count < self.capacity:
-            head = queue.pop(0)
+            head = self._next()
             self.count += 1
             if head is request:
                 return GRANTED
@@ -124,7 +140,7 @@ class Servers:
         queue = self.queue
         if queue and self.count < self.capacity:
             self.count += 1
-            queue.pop(0).succeed()
+            self._next().succeed()
 
     def resize(self, capacity: int) -> None:
         """Serve with ``capacity`` servers from now on; waiting requests take new ones at once.
@@ -135,4 +151,4 @@ class Servers:
         queue = self.queue
         while queue and self.count < capacity:
             self.count += 1
-            queue.pop(0).succeed()
+            self._next().succeed()
