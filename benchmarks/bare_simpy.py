@@ -52,6 +52,7 @@ import numpy as np
 import simpy
 
 from simulator.measure.streams import Streams
+from simulator.model.campaign import collector_paused
 from simulator.model.scale import apply_scale
 from simulator.model.traffic import arrival_times
 
@@ -562,7 +563,8 @@ def run(scenario: Any, seed: int | None = None, race: str = "queued") -> dict[st
             process(session(*next_user())).callbacks.append(ended)
 
     process(arrivals())
-    env.run()
+    with collector_paused():  # as the full model's event loop: the ratio is of models
+        env.run()
 
     sessions = sum(counts)
     orders = counts[ORDERED]
