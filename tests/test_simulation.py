@@ -195,7 +195,7 @@ def test_a_run_leaves_next_to_no_cyclic_garbage():
     def collected() -> int:  # by every collection so far, automatic ones included
         return sum(generation["collected"] for generation in gc.get_stats())
 
-    scenario = simulator.load_scenario(SCENARIOS / "retry-storm.yaml", ["duration_s=600"])
+    scenario = simulator.load_scenario(SCENARIOS / "retry-storm.yaml", ["duration_s=400"])
     gc.collect()
     before = collected()
     record = run(scenario, seed=scenario.seed)

@@ -417,10 +417,10 @@ PROGRESS_TICKS = 200
 
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused for the event loop, as it was after.
+    """Python's cyclic garbage collector paused for a run, as it was after.
 
-    The event loop allocates events, requests and generators by the million and frees
-    them by reference counting: they form no cycles (``tests/test_simulation.py`` checks
+    A run allocates events, requests and generators by the million and frees them by
+    reference counting: they form no cycles (``tests/test_simulation.py`` checks
     that a run leaves next to no cyclic garbage). The collector would still walk every
     live object again and again, and a run keeps many alive (a retry storm queues tens
     of thousands of requests, each with its timer): it cost up to half of a run's time.
@@ -451,19 +451,25 @@ def run(
         progress: called with the simulated clock (s) :data:`PROGRESS_TICKS` times over
             ``duration_s``, for a progress bar; None: no clock process at all.
     """
-    campaign = build(scenario, seed, replication, keep_orders)
+    with collector_paused():
+        campaign = build(scenario, seed, replication, keep_orders)
+        _run(campaign, progress)
+        return hand_over(campaign, scenario, seed, replication)
+
+
+def _run(campaign: Campaign, progress: Callable[[float], None] | None) -> None:
+    """Run the events to the end of the sale and of the work it left, then close the books."""
     env = campaign.env
     if progress is not None:
         campaign.clock_events = 1  # the clock process's start is an event of its own
         env.process(_clock(campaign, progress))
-    with collector_paused():
-        env.run(until=campaign.shop.all_done)
-        campaign.sessions_ended_at_s = env.now
-        # Work whose users stopped waiting may still be under way (payments, requests
-        # a gateway serves after their users left, queries past a caller's timeout):
-        # let it finish so every station ends empty and its books close.
-        while any(station.inside for station in campaign.service_stations()):
-            env.step()
+    env.run(until=campaign.shop.all_done)
+    campaign.sessions_ended_at_s = env.now
+    # Work whose users stopped waiting may still be under way (payments, requests a
+    # gateway serves after their users left, queries past a caller's timeout): let it
+    # finish so every station ends empty and its books close.
+    while any(station.inside for station in campaign.service_stations()):
+        env.step()
     campaign.fulfilment.close()
     if campaign.service is not None:
         campaign.service.close(campaign.fulfilment.tracking, campaign.scenario.warmup_s)
@@ -471,4 +477,3 @@ def run(
     for quota in campaign.shop.commerce.quotas:
         if quota is not None:
             quota.finish()
-    return hand_over(campaign, scenario, seed, replication)
