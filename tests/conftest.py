@@ -20,6 +20,33 @@ if os.environ.get("CI"):
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 
+# The files that take longest (60-150 s each on two cores, most of it full-size runs),
+# longest first. pytest-xdist hands whole files to its processes in collection order
+# (--dist loadfile, --no-loadscope-reorder in pyproject.toml): started first, they
+# cannot be the file one process is still running when the other has nothing left.
+_LONGEST_FIRST = (
+    "tests/test_validation.py",
+    "tests/test_protection_presets.py",
+    "tests/test_seed_presets.py",
+    "tests/test_optimize.py",
+    "tests/test_commerce_presets.py",
+    "tests/test_experiment.py",
+    "notebooks/",  # 15-80 s each
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the longest files first; the others keep their order."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        for i, prefix in enumerate(_LONGEST_FIRST):
+            if path.startswith(prefix):
+                return i
+        return len(_LONGEST_FIRST)
+
+    items.sort(key=rank)
+
 
 def exp(mean: float) -> dict[str, Any]:
     """An exponential distribution spec."""
