@@ -70,15 +70,29 @@ def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def header(
     under_test: dict[str, Any], env: dict[str, Any], factor: float, jobs: int
 ) -> dict[str, Any]:
-    """What the table measured and where, for the JSON and the Markdown header."""
+    """What the table measured and where, for the JSON and the Markdown header.
+
+    Paths are given within the checkout (``tree``), whose commit names the code: the
+    table is committed, and where the checkout was on the machine says nothing.
+    """
+    tree = Path(under_test["tree"])
     return {
         "command": shlex.join(["python", "benchmarks/presets.py", *sys.argv[1:]]),
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **under_test,
+        "tree": ".",
+        "simulator": in_checkout(under_test["simulator"], tree),
+        "presets_dir": in_checkout(under_test["presets_dir"], tree),
+        "pythonpath": "set" if under_test["pythonpath"] else "",
         **env,
         "scale_factor": factor,
         "jobs": jobs,
     }
+
+
+def in_checkout(path: str, tree: Path) -> str:
+    """``path`` relative to the checkout ``tree`` (as is when outside it)."""
+    return Path(path).relative_to(tree).as_posix() if Path(path).is_relative_to(tree) else path
 
 
 def markdown(head: dict[str, Any], rows: list[dict[str, Any]]) -> str:
@@ -103,7 +117,8 @@ def markdown(head: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"- Command: `{head['command']}`, started {head['started']}",
         f"- Code: commit `{head['commit']}`"
         + (f" + uncommitted changes in {', '.join(changes)}" if changes else "")
-        + f"; `simulator` from `{head['simulator']}`; presets from `{head['presets_dir']}`",
+        + f"; `simulator` from that checkout's `{head['simulator']}`, presets from its "
+        f"`{head['presets_dir']}`",
         f"- Python {v['python']}, SimPy {v['simpy']}, numpy {v['numpy']}, pandas {v['pandas']}",
         f"- Machine: {head['nproc']} CPUs (nproc), `lscpu` model name `{head['cpu']}`",
         f"- Size: {size}; {noise}",
