@@ -137,8 +137,11 @@ def test_staff_are_billed_from_the_rosters_timeline():
 
 
 def test_autoscaled_instances_are_billed_from_start_up_to_the_end():
-    """Billed = instances serving (the time series) + instances starting up (the delay)."""
-    scenario = load_scenario(SCENARIOS / "elastic-scaling.yaml")
+    """Billed = instances serving (the time series) + instances starting up (the delay).
+
+    To 1200 s: the spike's ramp, hold and part of its decay, so instances come and go.
+    """
+    scenario = load_scenario(SCENARIOS / "elastic-scaling.yaml", ["duration_s=1200"])
     data = scenario.model_dump(mode="json")
     data["costs"] = {"app_instance_hour_cny": 1.0}
     result = simulate(data)
