@@ -563,7 +563,7 @@ def run(scenario: Any, seed: int | None = None, race: str = "queued") -> dict[st
             process(session(*next_user())).callbacks.append(ended)
 
     process(arrivals())
-    with collector_paused():  # as the full model's event loop: the ratio is of models
+    with collector_paused():  # as the full model's run: the ratio compares the models
         env.run()
 
     sessions = sum(counts)

@@ -184,7 +184,7 @@ def test_a_visit_starting_as_the_doors_close_is_counted():
 
 
 def test_a_run_leaves_next_to_no_cyclic_garbage():
-    """The event loop runs with the cyclic collector paused: its objects must form no cycles.
+    """A run goes with the cyclic collector paused: its objects must form no cycles.
 
     A retry storm queues thousands of requests with timers, orphaned requests and
     retries; were any of them (or a session) caught in a reference cycle, the run would
